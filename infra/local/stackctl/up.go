@@ -1,0 +1,447 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scaleshop/scaleshop/infra/topology"
+)
+
+// up installs, initialises and starts the stack, then supervises it until
+// ctx ends (Ctrl-C), and stops everything in reverse dependency order.
+func (e *environment) up(ctx context.Context, detachedChild bool) error {
+	if pid := readPid(e.path("run", "stackctl.pid")); pid > 0 && pid != os.Getpid() && alive(pid) {
+		e.say("the %s stack is already running (supervisor pid %d); `make down` stops it", e.profile, pid)
+		return e.printTable()
+	}
+	for _, d := range []string{e.path("logs"), e.path("run"), e.path("bin")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if n, err := e.killLeftovers(); err != nil {
+		return err
+	} else if n > 0 {
+		e.say("stopped %d processes left behind by an earlier run", n)
+	}
+	if err := e.checkPortsFree(); err != nil {
+		return err
+	}
+	if err := e.install(ctx); err != nil {
+		return err
+	}
+	a, err := e.artifacts(ctx)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(e.path("run", "stackctl.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(e.path("run", "stackctl.pid"))
+
+	e.writeManifest("starting")
+	sup := &supervisor{env: e, procs: map[string]*process{}, echo: !detachedChild}
+	start := time.Now()
+	if err := sup.startAll(ctx, a); err != nil {
+		sup.stopAll()
+		e.writeManifest("stopped")
+		return err
+	}
+	e.writeManifest("ready")
+	e.say("all %d components ready in %s", len(e.stack.Components), time.Since(start).Round(100*time.Millisecond))
+	if err := e.printTable(); err != nil {
+		return err
+	}
+	if !detachedChild {
+		e.say("Ctrl-C stops everything")
+	}
+	sup.watch(ctx)
+	e.say("stopping")
+	sup.stopAll()
+	e.writeManifest("stopped")
+	e.say("stopped")
+	return nil
+}
+
+func (e *environment) artifacts(ctx context.Context) (artifacts, error) {
+	pu, err := lookupPostgresUser()
+	if err != nil {
+		return artifacts{}, err
+	}
+	if err := pgOwnedDir(pu, e.pgSocketDir(), 0o755); err != nil {
+		return artifacts{}, err
+	}
+	libs, err := e.kafkaLibs(ctx)
+	if err != nil {
+		return artifacts{}, err
+	}
+	jaeger, err := e.jaegerBinary(ctx)
+	if err != nil {
+		return artifacts{}, err
+	}
+	bin := e.path("bin")
+	if err := e.buildServices(ctx, bin); err != nil {
+		return artifacts{}, err
+	}
+	return artifacts{pg: pu, kafkaLibs: libs, jaeger: jaeger, binDir: bin}, nil
+}
+
+// buildServices compiles every Go binary of the topology into dir.
+func (e *environment) buildServices(ctx context.Context, dir string) error {
+	seen := map[string]bool{}
+	args := []string{"build", "-o", dir + "/"}
+	for _, c := range e.stack.Components {
+		if c.Kind == topology.Service && !seen[c.Binary] {
+			seen[c.Binary] = true
+			args = append(args, topology.Package(c.Binary))
+		}
+	}
+	e.say("building the services (go build)")
+	return e.runLogged(ctx, e.logPath("build"), "go build services", nil, "go", args...)
+}
+
+// checkPortsFree fails with the port, its owner in the topology and the
+// variable that moves it, before anything starts.
+func (e *environment) checkPortsFree() error {
+	var taken []string
+	for _, c := range e.stack.Components {
+		for _, p := range c.Ports {
+			port := e.stack.Port(c.Name, p.Name)
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				hint := "set " + p.Env + " to a free port"
+				if e.profile == "test" {
+					hint = "set SCALESHOP_TEST_PORT_OFFSET to move the whole test stack"
+				}
+				taken = append(taken, fmt.Sprintf("  port %d (%s %s) is already in use: %s", port, c.Name, p.Name, hint))
+				continue
+			}
+			ln.Close()
+		}
+	}
+	if len(taken) > 0 {
+		return fmt.Errorf("ports in use (a stack left running? `make down` stops it):\n%s", strings.Join(taken, "\n"))
+	}
+	return nil
+}
+
+// supervisor owns the running processes.
+type supervisor struct {
+	env   *environment
+	echo  bool
+	mu    sync.Mutex
+	procs map[string]*process
+}
+
+// startAll starts every component as soon as its dependencies are ready,
+// so independent ones (the four Postgres clusters, memcached, Kafka,
+// Jaeger) come up in parallel.
+func (s *supervisor) startAll(ctx context.Context, a artifacts) error {
+	e := s.env
+	ready := map[string]chan struct{}{}
+	for _, c := range e.stack.Components {
+		ready[c.Name] = make(chan struct{})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range e.stack.Components {
+		g.Go(func() error {
+			for _, d := range c.DependsOn {
+				select {
+				case <-ready[d]:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			if err := s.launch(gctx, c, a); err != nil {
+				return err
+			}
+			close(ready[c.Name])
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err != nil && ctx.Err() != nil {
+		return errors.New("interrupted while starting")
+	}
+	return err
+}
+
+func (s *supervisor) launch(ctx context.Context, c topology.Component, a artifacts) error {
+	e := s.env
+	l := e.launcherFor(c, a)
+	if l.prepare != nil {
+		if err := l.prepare(ctx); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	spec, err := l.spec()
+	if err != nil {
+		return err
+	}
+	e.say("starting %s", c.Name)
+	p, err := e.start(c.Name, spec, s.echo)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.procs[c.Name] = p
+	s.mu.Unlock()
+	if err := e.waitReady(ctx, p, l.readyTimeout, l.ready); err != nil {
+		return err
+	}
+	if l.afterReady != nil {
+		if err := l.afterReady(ctx); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	e.say("%s ready", c.Name)
+	return nil
+}
+
+// watch reports components that exit on their own (a crash, or a drill
+// that killed one) and returns when ctx ends.
+func (s *supervisor) watch(ctx context.Context) {
+	s.mu.Lock()
+	procs := make([]*process, 0, len(s.procs))
+	for _, p := range s.procs {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	for _, p := range procs {
+		go func() {
+			select {
+			case <-p.exited:
+				if !p.wasStopped() {
+					s.env.say("%s exited (%v); the rest of the stack keeps running; log: %s",
+						p.name, p.err, s.env.logPath(p.name))
+				}
+			case <-ctx.Done():
+			}
+		}()
+	}
+	<-ctx.Done()
+}
+
+// stopAll stops components in reverse dependency order, so services flush
+// their spans to Jaeger and close their pools before those go away.
+func (s *supervisor) stopAll() {
+	comps := s.env.stack.Components
+	for i := len(comps) - 1; i >= 0; i-- {
+		s.mu.Lock()
+		p := s.procs[comps[i].Name]
+		s.mu.Unlock()
+		if p == nil {
+			continue
+		}
+		if err := p.stop(30 * time.Second); err != nil {
+			s.env.say("%v", err)
+		}
+	}
+}
+
+func (e *environment) writeManifest(status string) {
+	m := &topology.Manifest{
+		Profile:    e.profile,
+		StateDir:   e.stateDir,
+		Status:     status,
+		Supervisor: os.Getpid(),
+		Endpoints:  e.endpoints(),
+	}
+	for _, c := range e.stack.Components {
+		ports := map[string]int{}
+		for _, p := range c.Ports {
+			ports[p.Name] = e.stack.Port(c.Name, p.Name)
+		}
+		m.Components = append(m.Components, topology.ManifestComponent{
+			Name: c.Name, Kind: c.Kind, Ports: ports, Log: e.logPath(c.Name),
+		})
+	}
+	if err := topology.WriteManifest(e.manifestPath(), m); err != nil {
+		e.say("cannot write %s: %v", e.manifestPath(), err)
+	}
+}
+
+// printTable shows what runs where.
+func (e *environment) printTable() error {
+	ep := e.endpoints()
+	e.outMu.Lock()
+	defer e.outMu.Unlock()
+	w := tabwriter.NewWriter(e.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "\nscaleshop (%s profile) — state %s, logs %s\n\n", e.profile, e.stateDir, e.path("logs"))
+	fmt.Fprintln(w, "COMPONENT\tADDRESS\tNOTES")
+	for _, c := range e.stack.Components {
+		addr, note := "", ""
+		switch c.Kind {
+		case topology.Postgres:
+			addr = "127.0.0.1:" + strconv.Itoa(e.stack.Port(c.Name, "pg"))
+			note = "data " + e.pgDataDir(c.Name)
+		case topology.Memcached:
+			addr = e.stack.Addr(c.Name, "memcache")
+		case topology.Kafka:
+			addr = e.stack.Addr(c.Name, "broker")
+			note = "topics " + topology.TopicOrdersPlaced + ", " + topology.TopicOrdersStatus + "; data " + e.path("kafka", "data")
+		case topology.Jaeger:
+			addr = "http://" + e.stack.Addr(c.Name, "query")
+			note = fmt.Sprintf("query API (/api/traces/{id}); OTLP gRPC %d, HTTP %d",
+				e.stack.Port(c.Name, "otlp-grpc"), e.stack.Port(c.Name, "otlp-http"))
+		default:
+			addr = "http://" + e.stack.Addr(c.Name, "http")
+			if c.Name == topology.Gateway {
+				note = "public API; admin " + ep.GatewayAdminURL + "/admin/backends"
+			} else {
+				note = "/healthz /readyz /metrics"
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\n", c.Name, addr, note)
+	}
+	fmt.Fprintf(w, "\ntry:  curl -i %s/api/products\n", ep.GatewayURL)
+	fmt.Fprintf(w, "      curl -s %s/api/services\n\n", ep.JaegerQueryURL)
+	return w.Flush()
+}
+
+// upDetached starts a supervisor in the background and returns once the
+// stack is ready (make test uses this), or fails with the supervisor's log.
+func (e *environment) upDetached(ctx context.Context) error {
+	if err := os.MkdirAll(e.path("logs"), 0o755); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath := e.logPath("stackctl")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	_ = os.Remove(e.manifestPath())
+	cmd := exec.Command(self, "up", "--profile", e.profile, "--supervise")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Dir = e.repo
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // survives this terminal
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	e.say("supervisor started in the background (pid %d, log %s)", cmd.Process.Pid, logPath)
+	printed := 0
+	for {
+		printed = e.echoNewLines(logPath, printed)
+		if m, err := topology.ReadManifest(e.manifestPath()); err == nil && m.Status == "ready" {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			e.echoNewLines(logPath, printed)
+			return fmt.Errorf("the %s stack failed to start (%v); see %s", e.profile, err, logPath)
+		case <-ctx.Done():
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (e *environment) echoNewLines(path string, from int) int {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) <= from {
+		return from
+	}
+	chunk := b[from:]
+	end := strings.LastIndexByte(string(chunk), '\n')
+	if end < 0 {
+		return from
+	}
+	e.outMu.Lock()
+	_, _ = e.out.Write(chunk[:end+1])
+	e.outMu.Unlock()
+	return from + end + 1
+}
+
+// down stops a stack of this profile: its supervisor if one runs, then any
+// process a dead supervisor left behind.
+func (e *environment) down() error {
+	pid := readPid(e.path("run", "stackctl.pid"))
+	if pid > 0 && alive(pid) {
+		e.say("stopping the %s stack (supervisor pid %d)", e.profile, pid)
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		waitGone(pid, 90*time.Second)
+	}
+	n, err := e.killLeftovers()
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		e.say("stopped %d leftover processes", n)
+	}
+	// Postgres may outlive a pid file that was never written (a crash during
+	// start): its own postmaster.pid is authoritative.
+	for _, c := range e.stack.Components {
+		if c.Kind != topology.Postgres {
+			continue
+		}
+		if pm := readPid(filepath.Join(e.pgDataDir(c.Name), "postmaster.pid")); pm > 0 && alive(pm) {
+			_ = syscall.Kill(pm, syscall.SIGINT)
+			waitGone(pm, 30*time.Second)
+		}
+	}
+	e.say("the %s stack is down", e.profile)
+	return nil
+}
+
+// clean stops the stack and removes its state; caches (Kafka jars, the
+// Jaeger binary) stay.
+func (e *environment) clean() error {
+	if err := e.down(); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(e.stateDir); err != nil {
+		return err
+	}
+	e.say("removed %s (caches in %s kept)", e.stateDir, e.cacheDir)
+	return nil
+}
+
+func (e *environment) status() error {
+	m, err := topology.ReadManifest(e.manifestPath())
+	if err != nil {
+		e.say("no %s stack has run here (%v)", e.profile, err)
+		return nil
+	}
+	pid := readPid(e.path("run", "stackctl.pid"))
+	running := pid > 0 && alive(pid)
+	e.say("%s stack: %s (supervisor running: %v)", e.profile, m.Status, running)
+	var names []string
+	for _, c := range m.Components {
+		p := readPid(e.path("run", c.Name+".pid"))
+		state := "stopped"
+		if p > 0 && alive(p) {
+			state = "running pid " + strconv.Itoa(p)
+		}
+		names = append(names, fmt.Sprintf("  %-20s %s", c.Name, state))
+	}
+	sort.Strings(names)
+	e.outMu.Lock()
+	fmt.Fprintln(e.out, strings.Join(names, "\n"))
+	e.outMu.Unlock()
+	if running {
+		return e.printTable()
+	}
+	return nil
+}

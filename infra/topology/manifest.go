@@ -1,0 +1,72 @@
+package topology
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Manifest is what a running stack publishes about itself (stack.json in its
+// state directory): where every component listens, its pid and log. Tests
+// and tools read it instead of guessing ports.
+type Manifest struct {
+	Profile    string              `json:"profile"`
+	StateDir   string              `json:"state_dir"`
+	Status     string              `json:"status"` // "starting", "ready", "stopped"
+	Supervisor int                 `json:"supervisor_pid"`
+	Components []ManifestComponent `json:"components"`
+	Endpoints  Endpoints           `json:"endpoints"`
+}
+
+// ManifestComponent is one running process.
+type ManifestComponent struct {
+	Name  string         `json:"name"`
+	Kind  Kind           `json:"kind"`
+	Ports map[string]int `json:"ports"`
+	Log   string         `json:"log"`
+}
+
+// Endpoints are the addresses clients need, ready to use.
+type Endpoints struct {
+	GatewayURL        string   `json:"gateway_url"`
+	GatewayAdminURL   string   `json:"gateway_admin_url"`
+	CatalogURLs       []string `json:"catalog_urls"`
+	OrdersURLs        []string `json:"orders_urls"`
+	WorkerURLs        []string `json:"worker_urls"`
+	JaegerQueryURL    string   `json:"jaeger_query_url"`
+	OTLPEndpoint      string   `json:"otlp_endpoint"`
+	CatalogPrimaryDSN string   `json:"catalog_primary_dsn"`
+	CatalogReplicaDSN string   `json:"catalog_replica_dsn"`
+	// AdminDSNs connect as the postgres superuser, for tests and drills
+	// (pausing replay, reading pg_stat_replication), keyed by component.
+	AdminDSNs        map[string]string `json:"admin_dsns"`
+	OrdersShardDSNs  []string          `json:"orders_shard_dsns"`
+	MemcachedServers []string          `json:"memcached_servers"`
+	KafkaBrokers     []string          `json:"kafka_brokers"`
+}
+
+// ReadManifest loads a stack.json.
+func ReadManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &m, nil
+}
+
+// WriteManifest replaces path atomically, so a reader never sees half a file.
+func WriteManifest(path string, m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
