@@ -1,13 +1,14 @@
 # scaleshop: `make run` starts the whole stack natively; `make test` runs
 # every test against a second, isolated stack (ports +10000).
 SHELL := /bin/bash
-STACKCTL := .state/bin/stackctl
+STATE_DIR := $(or $(SCALESHOP_STATE_DIR),$(CURDIR)/.state)
+STACKCTL := $(STATE_DIR)/bin/stackctl
 GO_TEST_FLAGS ?= -race -count=1
 
 .PHONY: run up down clean status install test test-unit stackctl lint
 
 stackctl:
-	@mkdir -p .state/bin
+	@mkdir -p $(STATE_DIR)/bin
 	@go build -o $(STACKCTL) ./infra/local/stackctl
 
 ## run: install what is missing, start everything, stay in the foreground
@@ -36,11 +37,11 @@ install: stackctl
 
 ## test: unit, integration and end-to-end tests against a fresh test stack
 test: stackctl lint
-	@echo "==> starting the test stack (ports +10000, state .state/test)"
+	@echo "==> starting the test stack (ports +10000, state $(STATE_DIR)/test)"
 	@$(STACKCTL) clean --profile test >/dev/null
 	@$(STACKCTL) up --profile test --detach
 	@echo "==> go test $(GO_TEST_FLAGS) ./..."
-	@SCALESHOP_STACK=$(CURDIR)/.state/test/stack.json go test $(GO_TEST_FLAGS) ./... ; rc=$$?; \
+	@SCALESHOP_STACK=$(STATE_DIR)/test/stack.json go test $(GO_TEST_FLAGS) ./... ; rc=$$?; \
 	  echo "==> stopping the test stack"; $(STACKCTL) down --profile test >/dev/null; exit $$rc
 
 ## test-unit: only the tests that need no stack (integration tests skip)

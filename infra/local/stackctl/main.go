@@ -38,7 +38,10 @@ commands:
             foreground (Ctrl-C stops it) unless --detach
   down      stop a stack of this profile left running
   clean     stop it and delete its state (databases, Kafka data, logs)
-  status    show whether the stack runs and where`
+  status    show whether the stack runs and where
+  stop NAME    stop one component of the running stack (graceful)
+  kill NAME    kill one component with SIGKILL (a crash drill)
+  start NAME   start a stopped component again`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -53,6 +56,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	child := fs.Bool("supervise", false, "internal: run as the detached supervisor")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	// Flags may also follow the component name: `stackctl stop catalog-1 --profile test`.
+	var positional []string
+	for fs.NArg() > 0 {
+		positional = append(positional, fs.Arg(0))
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
 	}
 	env, err := newEnvironment(*profile, getenv, stdout)
 	if err != nil {
@@ -72,6 +83,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return env.clean()
 	case "status":
 		return env.status()
+	case "stop", "kill", "start":
+		if len(positional) != 1 {
+			return fmt.Errorf("usage: stackctl %s NAME [--profile ...]", cmd)
+		}
+		return env.control(cmd, positional[0])
 	default:
 		fmt.Fprintln(stdout, usage)
 		return fmt.Errorf("unknown command %q", cmd)

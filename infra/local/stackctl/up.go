@@ -69,6 +69,11 @@ func (e *environment) up(ctx context.Context, detachedChild bool) error {
 	if !detachedChild {
 		e.say("Ctrl-C stops everything")
 	}
+	go func() {
+		if err := sup.serveControl(ctx, a); err != nil {
+			e.say("%v", err)
+		}
+	}()
 	sup.watch(ctx)
 	e.say("stopping")
 	sup.stopAll()
@@ -212,8 +217,8 @@ func (s *supervisor) launch(ctx context.Context, c topology.Component, a artifac
 	return nil
 }
 
-// watch reports components that exit on their own (a crash, or a drill
-// that killed one) and returns when ctx ends.
+// watch reports components that exit on their own (a crash, or a kill -9
+// from outside) and returns when ctx ends.
 func (s *supervisor) watch(ctx context.Context) {
 	s.mu.Lock()
 	procs := make([]*process, 0, len(s.procs))
@@ -222,18 +227,22 @@ func (s *supervisor) watch(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, p := range procs {
-		go func() {
-			select {
-			case <-p.exited:
-				if !p.wasStopped() {
-					s.env.say("%s exited (%v); the rest of the stack keeps running; log: %s",
-						p.name, p.err, s.env.logPath(p.name))
-				}
-			case <-ctx.Done():
-			}
-		}()
+		s.watchOne(ctx, p)
 	}
 	<-ctx.Done()
+}
+
+func (s *supervisor) watchOne(ctx context.Context, p *process) {
+	go func() {
+		select {
+		case <-p.exited:
+			if !p.wasStopped() {
+				s.env.say("%s exited (%v); the rest of the stack keeps running; `stackctl start %s` restarts it; log: %s",
+					p.name, p.err, p.name, s.env.logPath(p.name))
+			}
+		case <-ctx.Done():
+		}
+	}()
 }
 
 // stopAll stops components in reverse dependency order, so services flush

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scaleshop/scaleshop/infra/topology"
+)
+
+// The supervisor answers on a unix socket in its state directory, so drills
+// and tests can stop, kill and start single components of a running stack
+// ("break things on purpose") while it keeps logging and supervising them.
+
+func (e *environment) controlSocket() string { return e.path("run", "control.sock") }
+
+// serveControl runs the control API until ctx ends.
+func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
+	path := s.env.controlSocket()
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /components/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		name, action := r.PathValue("name"), r.PathValue("action")
+		c, ok := s.env.stack.Get(name)
+		if !ok {
+			http.Error(w, "no component "+name, http.StatusNotFound)
+			return
+		}
+		var err error
+		switch action {
+		case "stop":
+			err = s.stopOne(name, false)
+		case "kill":
+			err = s.stopOne(name, true)
+		case "start":
+			err = s.startOne(r.Context(), c, a)
+		default:
+			http.Error(w, "unknown action "+action, http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		fmt.Fprintf(w, "%s: %s done\n", name, action)
+	})
+	mux.HandleFunc("GET /components", func(w http.ResponseWriter, _ *http.Request) {
+		out := map[string]bool{}
+		s.mu.Lock()
+		for name, p := range s.procs {
+			out[name] = p.running()
+		}
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *supervisor) stopOne(name string, kill bool) error {
+	s.mu.Lock()
+	p := s.procs[name]
+	s.mu.Unlock()
+	if p == nil || !p.running() {
+		return fmt.Errorf("%s is not running", name)
+	}
+	if kill {
+		s.env.say("killing %s (SIGKILL), on request", name)
+		p.mu.Lock()
+		p.stopping = true
+		p.mu.Unlock()
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+		return nil
+	}
+	s.env.say("stopping %s, on request", name)
+	return p.stop(30 * time.Second)
+}
+
+func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artifacts) error {
+	s.mu.Lock()
+	p := s.procs[c.Name]
+	s.mu.Unlock()
+	if p != nil && p.running() {
+		return fmt.Errorf("%s is already running", c.Name)
+	}
+	if err := s.launch(ctx, c, a); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	p = s.procs[c.Name]
+	s.mu.Unlock()
+	// Not the request's ctx: that ends with this response, the process does not.
+	s.watchOne(context.WithoutCancel(ctx), p)
+	return nil
+}
+
+// control sends one action to the running supervisor of this profile.
+func (e *environment) control(action, name string) error {
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", e.controlSocket())
+		},
+	}}
+	resp, err := client.Post("http://stackctl/components/"+name+"/"+action, "text/plain", nil)
+	if err != nil {
+		return fmt.Errorf("no running %s stack answers on %s (start it with `make up`): %w", e.profile, e.controlSocket(), err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s", action, name, strings.TrimSpace(string(body)))
+	}
+	e.say("%s", strings.TrimSpace(string(body)))
+	return nil
+}

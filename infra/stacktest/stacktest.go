@@ -1,0 +1,110 @@
+// Package stacktest gives integration tests the running test stack: its
+// endpoints (from the stack.json that stackctl writes) and control over its
+// components, to break things on purpose.
+//
+// `make test` starts the stack and sets SCALESHOP_STACK; there a stack that
+// is missing or not ready fails the test. A plain `go test ./...` without it
+// skips integration tests with a message saying how to run them.
+package stacktest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scaleshop/scaleshop/infra/topology"
+)
+
+// EnvVar names the stack.json of the stack under test.
+const EnvVar = "SCALESHOP_STACK"
+
+// Stack is a running stack.
+type Stack struct {
+	*topology.Manifest
+}
+
+// Require returns the stack under test, skipping when none was asked for.
+func Require(t testing.TB) *Stack {
+	t.Helper()
+	path := os.Getenv(EnvVar)
+	if path == "" {
+		t.Skipf("integration test: needs the real stack; run `make test` (or set %s to a running stack's stack.json)", EnvVar)
+	}
+	m, err := topology.ReadManifest(path)
+	if err != nil {
+		t.Fatalf("%s=%s: the stack did not start: %v", EnvVar, path, err)
+	}
+	if m.Status != "ready" {
+		t.Fatalf("the stack in %s is %q, not ready; see %s", path, m.Status, filepath.Join(m.StateDir, "logs"))
+	}
+	return &Stack{m}
+}
+
+// Stop stops a component gracefully, as an operator would.
+func (s *Stack) Stop(t testing.TB, name string) { s.control(t, "stop", name) }
+
+// Kill kills a component with SIGKILL: a crash.
+func (s *Stack) Kill(t testing.TB, name string) { s.control(t, "kill", name) }
+
+// Start starts a stopped component and returns once it is ready.
+func (s *Stack) Start(t testing.TB, name string) { s.control(t, "start", name) }
+
+// Restart makes sure name runs again when the test ends, whatever happened.
+func (s *Stack) Restart(t testing.TB, name string) {
+	t.Cleanup(func() {
+		if err := s.do("start", name); err != nil && !strings.Contains(err.Error(), "already running") {
+			t.Errorf("restart %s: %v", name, err)
+		}
+	})
+}
+
+func (s *Stack) control(t testing.TB, action, name string) {
+	t.Helper()
+	if err := s.do(action, name); err != nil {
+		t.Fatalf("%s %s: %v", action, name, err)
+	}
+}
+
+func (s *Stack) do(action, name string) error {
+	sock := filepath.Join(s.StateDir, "run", "control.sock")
+	client := &http.Client{
+		Timeout: 3 * time.Minute,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}},
+	}
+	resp, err := client.Post("http://stackctl/components/"+name+"/"+action, "text/plain", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// Eventually polls cond every 50 ms until it returns nil or timeout passes;
+// async work is waited for this way, never with a sleep.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %s: %v", what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
