@@ -104,6 +104,13 @@ func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artif
 	if p != nil && p.running() {
 		return fmt.Errorf("%s is already running", c.Name)
 	}
+	if c.Kind == topology.Service {
+		// Picks up code changed since the stack started: stop + start is
+		// the edit-run loop for one service.
+		if err := s.env.buildServices(ctx, a.binDir, c.Binary); err != nil {
+			return err
+		}
+	}
 	if err := s.launch(ctx, c, a); err != nil {
 		return err
 	}

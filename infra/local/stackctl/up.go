@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,17 +106,18 @@ func (e *environment) artifacts(ctx context.Context) (artifacts, error) {
 	return artifacts{pg: pu, kafkaLibs: libs, jaeger: jaeger, binDir: bin}, nil
 }
 
-// buildServices compiles every Go binary of the topology into dir.
-func (e *environment) buildServices(ctx context.Context, dir string) error {
+// buildServices compiles the named Go binaries (all of the topology's when
+// none are named) into dir.
+func (e *environment) buildServices(ctx context.Context, dir string, only ...string) error {
 	seen := map[string]bool{}
 	args := []string{"build", "-o", dir + "/"}
 	for _, c := range e.stack.Components {
-		if c.Kind == topology.Service && !seen[c.Binary] {
+		if c.Kind == topology.Service && !seen[c.Binary] && (len(only) == 0 || slices.Contains(only, c.Binary)) {
 			seen[c.Binary] = true
 			args = append(args, topology.Package(c.Binary))
 		}
 	}
-	e.say("building the services (go build)")
+	e.say("building %s (go build)", strings.Join(args[3:], " "))
 	return e.runLogged(ctx, e.logPath("build"), "go build services", nil, "go", args...)
 }
 
