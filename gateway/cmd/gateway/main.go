@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/scaleshop/scaleshop/gateway/internal/balancer"
 	"github.com/scaleshop/scaleshop/gateway/internal/proxy"
+	"github.com/scaleshop/scaleshop/infra/balancer"
 	"github.com/scaleshop/scaleshop/infra/config"
 	"github.com/scaleshop/scaleshop/infra/httpserver"
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
@@ -59,11 +59,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log.Info("starting", "config", effective)
 	defer tel.Flush(ctx, 5*time.Second)
 
-	catalog, err := balancer.NewPool("catalog", cfg.catalogURLs)
+	catalog, err := balancer.NewPool("catalog", cfg.catalogURLs, balancer.Options{HealthInterval: cfg.healthInterval})
 	if err != nil {
 		return err
 	}
-	orders, err := balancer.NewPool("orders", cfg.ordersURLs)
+	orders, err := balancer.NewPool("orders", cfg.ordersURLs, balancer.Options{HealthInterval: cfg.healthInterval})
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	checker := &http.Client{Transport: transport, Timeout: 2 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range pools {
-		g.Go(func() error { p.CheckHealth(gctx, checker, cfg.healthInterval); return nil })
+		g.Go(func() error { p.CheckHealth(gctx, checker); return nil })
 	}
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, publicMux), 10*time.Second) })
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.adminAddr, adminMux), 2*time.Second) })

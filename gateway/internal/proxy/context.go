@@ -3,7 +3,7 @@ package proxy
 import (
 	"context"
 
-	"github.com/scaleshop/scaleshop/gateway/internal/balancer"
+	"github.com/scaleshop/scaleshop/infra/balancer"
 )
 
 func contextWithMember(ctx context.Context, m *balancer.Member) context.Context {

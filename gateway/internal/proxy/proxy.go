@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/scaleshop/scaleshop/gateway/internal/balancer"
+	"github.com/scaleshop/scaleshop/infra/balancer"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 )
@@ -73,8 +73,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem.New(http.StatusServiceUnavailable, "no healthy "+pool.Name+" instance"))
 		return
 	}
-	release := m.Acquire()
-	defer release()
+	lease := m.Acquire()
+	defer lease.Done(balancer.Success)
 	trace.SpanFromContext(r.Context()).SetAttributes(
 		attribute.String("scaleshop.pool", pool.Name),
 		attribute.String("scaleshop.member", m.URL.Host))
