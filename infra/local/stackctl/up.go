@@ -327,6 +327,13 @@ func (e *environment) printTable() error {
 // upDetached starts a supervisor in the background and returns once the
 // stack is ready (make test uses this), or fails with the supervisor's log.
 func (e *environment) upDetached(ctx context.Context) error {
+	if pid := readPid(e.path("run", "stackctl.pid")); pid > 0 && alive(pid) {
+		e.say("the %s stack is already running (supervisor pid %d); `make down` stops it", e.profile, pid)
+		return nil
+	}
+	if err := e.checkPortsFree(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(e.path("logs"), 0o755); err != nil {
 		return err
 	}
