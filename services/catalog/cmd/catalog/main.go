@@ -4,42 +4,81 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
-	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/errgroup"
-	"gorm.io/gorm"
 
 	"github.com/scaleshop/scaleshop/infra/config"
 	"github.com/scaleshop/scaleshop/infra/httpserver"
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/pgdb"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
+	"github.com/scaleshop/scaleshop/services/catalog/internal/catalog"
+	"github.com/scaleshop/scaleshop/services/catalog/internal/catalogcache"
+	"github.com/scaleshop/scaleshop/services/catalog/internal/catalogdb"
+	"github.com/scaleshop/scaleshop/services/catalog/internal/httpapi"
 )
 
 func main() { lifecycle.Main("catalog", run) }
 
 type settings struct {
-	addr       string
-	primaryDSN string
-	replicaDSN string
-	memcached  []string
-	pool       pgdb.Pool
-	tel        telemetry.Config
+	addr         string
+	primaryDSN   string
+	replicaDSN   string
+	primaryPool  pgdb.Pool
+	replicaPool  pgdb.Pool
+	readPath     catalogdb.ReadPathConfig
+	writeTimeout time.Duration
+
+	cacheEnabled  bool
+	memcached     []string
+	mcTimeout     time.Duration
+	mcMaxIdle     int
+	cache         catalogcache.Config
+	httpMaxAge    time.Duration
+	migrateOnBoot bool
+
+	tel telemetry.Config
 }
 
 func readSettings(getenv func(string) string) (settings, []string, error) {
 	env := config.New(getenv)
 	s := settings{
-		addr:       env.String("HTTP_ADDR", "127.0.0.1:8081"),
-		primaryDSN: env.String("CATALOG_PRIMARY_DSN", "postgres://scaleshop@127.0.0.1:5433/catalog?sslmode=disable"),
-		replicaDSN: env.String("CATALOG_REPLICA_DSN", "postgres://scaleshop@127.0.0.1:5434/catalog?sslmode=disable"),
-		memcached:  env.List("MEMCACHED_SERVERS", []string{"127.0.0.1:11211", "127.0.0.1:11212"}),
-		pool:       pgdb.ReadPool(env, "CATALOG_DB"),
+		addr:        env.String("HTTP_ADDR", "127.0.0.1:8081"),
+		primaryDSN:  env.Secret("CATALOG_PRIMARY_DSN", "postgres://scaleshop@127.0.0.1:5433/catalog?sslmode=disable"),
+		replicaDSN:  env.Secret("CATALOG_REPLICA_DSN", "postgres://scaleshop@127.0.0.1:5434/catalog?sslmode=disable"),
+		primaryPool: pgdb.ReadPool(env, "CATALOG_PRIMARY"),
+		replicaPool: pgdb.ReadPool(env, "CATALOG_REPLICA"),
+		readPath: catalogdb.ReadPathConfig{
+			MaxLag:   env.Duration("CATALOG_REPLICA_MAX_LAG", 2*time.Second),
+			Interval: env.Duration("CATALOG_REPLICA_PROBE_INTERVAL", 250*time.Millisecond),
+			Timeout:  env.Duration("CATALOG_REPLICA_PROBE_TIMEOUT", 500*time.Millisecond),
+		},
+		writeTimeout: env.Duration("CATALOG_WRITE_TIMEOUT", 3*time.Second),
+
+		cacheEnabled: env.Bool("CATALOG_CACHE_ENABLED", true),
+		memcached:    env.List("MEMCACHED_SERVERS", []string{"127.0.0.1:11211", "127.0.0.1:11212"}),
+		mcTimeout:    env.Duration("CATALOG_MEMCACHED_TIMEOUT", 100*time.Millisecond),
+		// gomemcache does not pipeline: every concurrent call holds a
+		// connection, so keep as many idle as requests run at once.
+		mcMaxIdle: env.Int("CATALOG_MEMCACHED_MAX_IDLE_CONNS", 64),
+		cache: catalogcache.Config{
+			ProductTTL:  env.Duration("CATALOG_CACHE_PRODUCT_TTL", 5*time.Minute),
+			ListTTL:     env.Duration("CATALOG_CACHE_LIST_TTL", time.Minute),
+			NegativeTTL: env.Duration("CATALOG_CACHE_NEGATIVE_TTL", 10*time.Second),
+			LoadTimeout: env.Duration("CATALOG_CACHE_LOAD_TIMEOUT", 5*time.Second),
+		},
+		httpMaxAge:    env.Duration("CATALOG_HTTP_MAX_AGE", 5*time.Second),
+		migrateOnBoot: env.Bool("CATALOG_MIGRATE", true),
+	}
+	if s.readPath.Interval <= 0 || s.readPath.Timeout <= 0 {
+		env.Fail("CATALOG_REPLICA_PROBE_INTERVAL and CATALOG_REPLICA_PROBE_TIMEOUT must be positive")
+	}
+	if s.cacheEnabled && len(s.memcached) == 0 {
+		env.Fail("MEMCACHED_SERVERS is empty while CATALOG_CACHE_ENABLED=true")
 	}
 	s.tel = telemetry.ReadConfig(env, "catalog", telemetry.DefaultInstance("catalog", s.addr))
 	return s, env.Effective(), env.Err()
@@ -58,43 +97,56 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log.Info("starting", "config", effective)
 	defer tel.Flush(ctx, 5*time.Second)
 
-	primary, err := pgdb.Open(ctx, cfg.primaryDSN, cfg.pool, "primary")
+	primary, err := pgdb.Open(ctx, cfg.primaryDSN, cfg.primaryPool, "primary")
 	if err != nil {
 		return err
 	}
 	defer pgdb.Close(primary)
-	replica, err := pgdb.Open(ctx, cfg.replicaDSN, cfg.pool, "replica")
+	replica, err := pgdb.Open(ctx, cfg.replicaDSN, cfg.replicaPool, "replica")
 	if err != nil {
 		return err
 	}
 	defer pgdb.Close(replica)
-	mc := memcache.New(cfg.memcached...)
-	mc.Timeout = 100 * time.Millisecond
-	mc.MaxIdleConns = 64
+
+	if cfg.migrateOnBoot {
+		if err := catalogdb.Migrate(ctx, primary, log); err != nil {
+			return err
+		}
+	}
+	db, err := catalogdb.New(ctx, primary, replica, catalogdb.Config{
+		ReadPath: cfg.readPath, WriteTimeout: cfg.writeTimeout}, tel.Registry)
+	if err != nil {
+		return err
+	}
+
+	var store catalog.Store = db
+	if cfg.cacheEnabled {
+		sel, err := catalogcache.NewRendezvous(cfg.memcached...)
+		if err != nil {
+			return err
+		}
+		mc := memcache.NewFromSelector(sel)
+		mc.Timeout = cfg.mcTimeout
+		mc.MaxIdleConns = cfg.mcMaxIdle
+		defer mc.Close()
+		store = catalogcache.New(db, mc, sel.Owner, cfg.cache, tel.InstanceAttr(), tel.Registry, log)
+	} else {
+		log.Warn("memcached cache disabled (CATALOG_CACHE_ENABLED=false): every read goes to Postgres")
+	}
 
 	r := httpserver.NewEngine(tel)
+	// Ready while either database answers: with the primary down the catalog
+	// still serves reads, and memcached is never required.
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,
-		httpserver.Check{Name: "primary", Check: func(ctx context.Context) error { return pgdb.Ping(ctx, primary) }},
-		httpserver.Check{Name: "replica", Check: func(ctx context.Context) error { return pgdb.Ping(ctx, replica) }},
-		httpserver.Check{Name: "memcached", Check: func(context.Context) error { return mc.Ping() }},
-	)
-	mountSkeleton(r, replica, log)
+		httpserver.Check{Name: "database", Check: db.Ready})
+	httpapi.New(store, httpapi.Config{MaxAge: cfg.httpMaxAge}, log, tel.Registry).Mount(r)
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return db.Run(gctx) })
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
-	log.Info("listening", "addr", cfg.addr)
-	return g.Wait()
-}
-
-// mountSkeleton answers the product list until the catalog issue lands: it
-// proves the path gateway -> clone -> replica works end to end.
-func mountSkeleton(r *gin.Engine, replica *gorm.DB, log *slog.Logger) {
-	r.GET("/api/products", func(c *gin.Context) {
-		var inRecovery bool
-		if err := replica.WithContext(c.Request.Context()).Raw("SELECT pg_is_in_recovery()").Scan(&inRecovery).Error; err != nil {
-			httpserver.WriteError(c, log, pgdb.Translate(err))
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"items": []any{}, "next_cursor": ""})
-	})
+	log.Info("listening", "addr", cfg.addr, "cache", cfg.cacheEnabled)
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	return nil
 }

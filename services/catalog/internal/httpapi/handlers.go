@@ -1,0 +1,389 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scaleshop/scaleshop/infra/httpserver"
+	"github.com/scaleshop/scaleshop/infra/problem"
+	"github.com/scaleshop/scaleshop/services/catalog/internal/catalog"
+)
+
+// Headers of the read path and of read-your-writes.
+const (
+	// HeaderToken carries a write's consistency token (the primary's WAL
+	// position after the commit). Sent back on a read, it guarantees the
+	// read sees that write.
+	HeaderToken = "X-Consistency-Token"
+	// HeaderServedFrom says what answered a read: cache, replica or primary.
+	HeaderServedFrom = "X-Served-From"
+	// HeaderQueries is the number of SQL statements the request sent.
+	HeaderQueries = "X-DB-Queries"
+	// Identity headers, set by the gateway after it verified the JWT.
+	HeaderUserID   = "X-User-Id"
+	HeaderUserRole = "X-User-Role"
+)
+
+const maxBody = 64 << 10
+
+type queryCounterKey struct{}
+
+// countQueries gives the request a query counter and records the total.
+func (a *API) countQueries(c *gin.Context) {
+	ctx, n := catalog.WithQueryCounter(c.Request.Context())
+	c.Request = c.Request.WithContext(ctx)
+	c.Set(queryCounterKey{}, n)
+	c.Next()
+	if route := c.FullPath(); route != "" {
+		a.queries.WithLabelValues(route).Observe(float64(n.Load()))
+	}
+}
+
+// stamp sets the headers every answer carries; call it before the body.
+func stamp(c *gin.Context) {
+	if v, ok := c.Get(queryCounterKey{}); ok {
+		c.Header(HeaderQueries, strconv.FormatInt(v.(*atomic.Int64).Load(), 10))
+	}
+}
+
+func (a *API) fail(c *gin.Context, err error) {
+	stamp(c)
+	httpserver.WriteError(c, a.log, err)
+}
+
+// requireAdmin lets only admins write: no identity is 401, another role 403.
+func requireAdmin(a *API) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, role := c.GetHeader(HeaderUserID), c.GetHeader(HeaderUserRole)
+		switch {
+		case id == "" || role == "":
+			c.Header("WWW-Authenticate", `Bearer realm="scaleshop"`)
+			a.fail(c, fmt.Errorf("%w: sign in to change the catalog", problem.ErrUnauthorized))
+		case role != "admin":
+			a.fail(c, fmt.Errorf("%w: only admins change the catalog", problem.ErrForbidden))
+		default:
+			c.Next()
+		}
+	}
+}
+
+func invalid(field, detail string) error {
+	return (&problem.ValidationError{}).Add(field, detail)
+}
+
+// readOpts reads the consistency wishes of a read request.
+func readOpts(c *gin.Context) (catalog.ReadOpts, error) {
+	var o catalog.ReadOpts
+	if t := c.GetHeader(HeaderToken); t != "" {
+		lsn, err := catalog.ParseLSN(t)
+		if err != nil {
+			return o, invalid(HeaderToken, err.Error())
+		}
+		o.After = lsn
+	}
+	o.NoCache = strings.Contains(strings.ToLower(c.GetHeader("Cache-Control")), "no-cache")
+	return o, nil
+}
+
+func pathID(c *gin.Context) (int64, error) {
+	id, ok := catalog.ParseID(c.Param("id"))
+	if !ok {
+		return 0, invalid("id", "a positive integer product id")
+	}
+	return id, nil
+}
+
+// serveRead answers a GET with caching headers, or 304 when the client's
+// copy is current.
+func (a *API) serveRead(c *gin.Context, etag string, src catalog.Source, o catalog.ReadOpts, body any) {
+	stamp(c)
+	h := c.Writer.Header()
+	h.Set("ETag", etag)
+	h.Set(HeaderServedFrom, string(src))
+	h.Set("Vary", HeaderToken)
+	if o.After > 0 {
+		// The client wants at least this fresh: no shared cache should answer.
+		h.Set("Cache-Control", "no-cache")
+	} else {
+		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(a.maxAge.Seconds())))
+	}
+	if etagMatches(c.GetHeader("If-None-Match"), etag) {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+// etagMatches applies If-None-Match's weak comparison.
+func etagMatches(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	want := strings.TrimPrefix(etag, "W/")
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) get(c *gin.Context) {
+	id, err := pathID(c)
+	a.read(c, err, func(ctx context.Context, o catalog.ReadOpts) (any, string, catalog.Source, error) {
+		p, src, err := a.store.Get(ctx, id, o)
+		return p, p.ETag(), src, err
+	})
+}
+
+func (a *API) list(c *gin.Context) {
+	q, err := catalog.ParseListQuery(c.Query("category"), c.Query("q"), c.Query("limit"), c.Query("cursor"))
+	a.read(c, err, func(ctx context.Context, o catalog.ReadOpts) (any, string, catalog.Source, error) {
+		page, src, err := a.store.List(ctx, q, o)
+		if page.Items == nil {
+			page.Items = []catalog.Product{}
+		}
+		return page, pageETag(page), src, err
+	})
+}
+
+// read serves a cacheable GET: parseErr is the handler's own input check;
+// load returns the body, its ETag and what served it.
+func (a *API) read(c *gin.Context, parseErr error,
+	load func(context.Context, catalog.ReadOpts) (any, string, catalog.Source, error)) {
+	o, err := readOpts(c)
+	if err = errors.Join(parseErr, err); err != nil {
+		a.fail(c, err)
+		return
+	}
+	body, etag, src, err := load(c.Request.Context(), o)
+	if err != nil {
+		c.Header(HeaderServedFrom, string(src))
+		a.fail(c, err)
+		return
+	}
+	a.serveRead(c, etag, src, o, body)
+}
+
+// pageETag is a weak tag over the page's members and their versions.
+func pageETag(p catalog.Page) string {
+	h := fnv.New64a()
+	for _, it := range p.Items {
+		fmt.Fprintf(h, "%d:%d,", it.ID, it.Version)
+	}
+	io.WriteString(h, p.NextCursor)
+	return `W/"l-` + strconv.FormatUint(h.Sum64(), 36) + `"`
+}
+
+// productBody is what POST and PUT accept: the product's fields. id,
+// version and updated_at are allowed so a client can send back what it
+// read; version doubles as the precondition when If-Match is absent.
+type productBody struct {
+	catalog.Input
+	ID        json.RawMessage `json:"id"`
+	Version   *int64          `json:"version"`
+	UpdatedAt json.RawMessage `json:"updated_at"`
+}
+
+// decode reads one JSON value of at most maxBody bytes into v, rejecting
+// unknown fields, and names the bad field when a type is wrong.
+func decode(c *gin.Context, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fmt.Errorf("%w: the body exceeds %d bytes", problem.ErrTooLarge, maxBody)
+		}
+		return invalid("body", "could not be read")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return invalid(typeErr.Field, "must be a JSON "+typeErr.Type.Kind().String())
+		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return invalid(strings.Trim(field, `"`), "unknown field")
+		}
+		return invalid("body", "must be one JSON object")
+	}
+	if dec.More() {
+		return invalid("body", "must be one JSON object")
+	}
+	return nil
+}
+
+func (a *API) writeHeaders(c *gin.Context, token catalog.LSN) {
+	stamp(c)
+	c.Header("Cache-Control", "no-store")
+	if token > 0 {
+		c.Header(HeaderToken, token.String())
+	}
+}
+
+func (a *API) create(c *gin.Context) {
+	var body productBody
+	if err := decode(c, &body); err != nil {
+		a.fail(c, err)
+		return
+	}
+	in := body.Input
+	if err := in.Validate(); err != nil {
+		a.fail(c, err)
+		return
+	}
+	p, token, err := a.store.Create(c.Request.Context(), in)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.writeHeaders(c, token)
+	c.Header("Location", "/api/products/"+strconv.FormatInt(p.ID, 10))
+	c.Header("ETag", p.ETag())
+	c.JSON(http.StatusCreated, p)
+}
+
+// ifMatch reads the precondition: an ETag this API issued for id, a bare
+// version number, or "*" (0: unconditional).
+func ifMatch(c *gin.Context, id int64) (int64, bool, error) {
+	h := strings.TrimSpace(c.GetHeader("If-Match"))
+	if h == "" {
+		return 0, false, nil
+	}
+	if h == "*" {
+		return 0, true, nil
+	}
+	tag := strings.Trim(h, `"`)
+	if rest, ok := strings.CutPrefix(tag, "p"+strconv.FormatInt(id, 10)+"-v"); ok {
+		tag = rest
+	}
+	v, err := strconv.ParseInt(tag, 10, 64)
+	if err != nil || v < 1 {
+		return 0, false, invalid("If-Match", `the ETag of this product ("p<id>-v<version>") or its version`)
+	}
+	return v, true, nil
+}
+
+func (a *API) update(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	version, given, err := ifMatch(c, id)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	var body productBody
+	if err := decode(c, &body); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if !given && body.Version != nil {
+		if *body.Version < 1 {
+			a.fail(c, invalid("version", "a positive integer"))
+			return
+		}
+		version = *body.Version
+	}
+	in := body.Input
+	if err := in.Validate(); err != nil {
+		a.fail(c, err)
+		return
+	}
+	p, token, err := a.store.Update(c.Request.Context(), id, in, version)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.writeHeaders(c, token)
+	c.Header("ETag", p.ETag())
+	c.JSON(http.StatusOK, p)
+}
+
+func (a *API) delete(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	version, _, err := ifMatch(c, id)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	token, err := a.store.Delete(c.Request.Context(), id, version)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.writeHeaders(c, token)
+	c.Status(http.StatusNoContent)
+}
+
+func (a *API) getMany(c *gin.Context) {
+	ids, err := catalog.ParseIDs(c.Query("ids"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	items, src, err := a.store.GetMany(c.Request.Context(), ids, catalog.ReadOpts{})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if items == nil {
+		items = []catalog.Product{}
+	}
+	stamp(c)
+	c.Header(HeaderServedFrom, string(src))
+	c.JSON(http.StatusOK, gin.H{"items": items})
+}
+
+func (a *API) reserve(c *gin.Context) {
+	var req catalog.ReservationRequest
+	if err := decode(c, &req); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := req.Validate(); err != nil {
+		a.fail(c, err)
+		return
+	}
+	res, _, err := a.store.Reserve(c.Request.Context(), req)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	stamp(c)
+	c.JSON(http.StatusOK, res)
+}
+
+func (a *API) release(c *gin.Context) {
+	orderID := c.Param("order_id")
+	if !catalog.ValidOrderID(orderID) {
+		a.fail(c, invalid("order_id", "1 to 128 characters of valid UTF-8"))
+		return
+	}
+	res, _, err := a.store.Release(c.Request.Context(), orderID)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	stamp(c)
+	c.JSON(http.StatusOK, res)
+}
