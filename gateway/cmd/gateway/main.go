@@ -1,6 +1,7 @@
 // Command gateway is the public entry point: it load-balances /api/products*
-// over the catalog clones and /api/orders* over the orders clones, and
-// serves an admin API on a loopback-only port.
+// over the catalog clones and /api/orders* over the orders clones, verifies
+// tokens, limits rates, retries safely, and serves an admin API on a
+// loopback-only port.
 package main
 
 import (
@@ -9,42 +10,24 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/scaleshop/scaleshop/gateway/internal/admin"
+	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/proxy"
+	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
 	"github.com/scaleshop/scaleshop/infra/balancer"
-	"github.com/scaleshop/scaleshop/infra/config"
 	"github.com/scaleshop/scaleshop/infra/httpserver"
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 )
 
 func main() { lifecycle.Main("gateway", run) }
-
-type settings struct {
-	addr, adminAddr string
-	catalogURLs     []string
-	ordersURLs      []string
-	healthInterval  time.Duration
-	tel             telemetry.Config
-}
-
-func readSettings(getenv func(string) string) (settings, []string, error) {
-	env := config.New(getenv)
-	s := settings{
-		addr:           env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
-		adminAddr:      env.String("GATEWAY_ADMIN_ADDR", "127.0.0.1:9080"),
-		catalogURLs:    env.List("CATALOG_URLS", []string{"http://127.0.0.1:8081", "http://127.0.0.1:8082"}),
-		ordersURLs:     env.List("ORDERS_URLS", []string{"http://127.0.0.1:8091", "http://127.0.0.1:8092"}),
-		healthInterval: env.Duration("GATEWAY_HEALTH_INTERVAL", 2*time.Second),
-	}
-	s.tel = telemetry.ReadConfig(env, "gateway", telemetry.DefaultInstance("gateway", s.addr))
-	return s, env.Effective(), env.Err()
-}
 
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	cfg, effective, err := readSettings(getenv)
@@ -59,73 +42,132 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log.Info("starting", "config", effective)
 	defer tel.Flush(ctx, 5*time.Second)
 
-	catalog, err := balancer.NewPool("catalog", cfg.catalogURLs, balancer.Options{HealthInterval: cfg.healthInterval})
+	g, gctx := errgroup.WithContext(ctx)
+	catalog, err := newPool(gctx, g, "catalog", cfg.catalog, cfg, func(err error) { log.Warn("dns", "err", err) })
 	if err != nil {
 		return err
 	}
-	orders, err := balancer.NewPool("orders", cfg.ordersURLs, balancer.Options{HealthInterval: cfg.healthInterval})
+	orders, err := newPool(gctx, g, "orders", cfg.orders, cfg, func(err error) { log.Warn("dns", "err", err) })
 	if err != nil {
 		return err
 	}
 	pools := []*balancer.Pool{catalog, orders}
 
 	transport := newTransport()
-	public := proxy.New([]proxy.Route{
-		{Prefix: "/api/products", Pool: catalog},
-		{Prefix: "/api/orders", Pool: orders},
-	}, otelhttp.NewTransport(transport), log)
+	limiter := ratelimit.New(cfg.rateLimit, cfg.rateBurst)
+	public := proxy.New(proxy.Config{
+		Routes: []proxy.Route{
+			{Prefix: "/api/products", Pool: catalog, Access: proxy.CatalogAccess},
+			{Prefix: "/api/orders", Pool: orders, Access: proxy.OrdersAccess},
+		},
+		Transport:       otelhttp.NewTransport(transport),
+		Verifier:        auth.NewVerifier([]byte(cfg.signingKey)),
+		Limiter:         limiter,
+		TryTimeout:      cfg.tryTimeout,
+		RequestTimeout:  cfg.requestTimeout,
+		MaxAttempts:     cfg.maxAttempts,
+		RetryRatio:      cfg.retryRatio,
+		RetryMin:        cfg.retryMin,
+		MaxBody:         cfg.maxBody,
+		DevTokens:       cfg.devMode,
+		DevTokenTTL:     cfg.devTokenTTL,
+		Log:             log,
+		AccessLogSample: cfg.accessLogSample,
+		Registry:        tel.Registry,
+	})
+	metrics := promhttp.HandlerFor(tel.Registry, promhttp.HandlerOpts{})
+
 	publicMux := http.NewServeMux()
-	publicMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
+	publicMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	publicMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		for _, p := range pools {
-			if _, err := p.Pick(); err != nil {
-				writeJSONStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "pool": p.Name})
+			if !p.Ready() {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "pool": p.Name})
 				return
 			}
 		}
-		writeJSON(w, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	publicMux.Handle("GET /metrics", promhttp.HandlerFor(tel.Registry, promhttp.HandlerOpts{}))
-	publicMux.Handle("/", otelhttp.NewHandler(public, "gateway",
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path })))
+	publicMux.Handle("GET /metrics", metrics)
+	publicMux.Handle("/", otelhttp.NewHandler(public, "gateway", otelhttp.WithSpanNameFormatter(spanName)))
 
 	adminMux := http.NewServeMux()
-	adminMux.HandleFunc("GET /admin/backends", func(w http.ResponseWriter, _ *http.Request) {
-		out := map[string]any{}
-		for _, p := range pools {
-			out[p.Name] = p.Status()
-		}
-		writeJSON(w, map[string]any{"pools": out})
-	})
+	admin.Routes(adminMux, pools, proxy.WriteProblem)
+	adminMux.Handle("GET /metrics", metrics)
 
-	checker := &http.Client{Transport: transport, Timeout: 2 * time.Second}
-	g, gctx := errgroup.WithContext(ctx)
+	checker := &http.Client{Transport: transport}
 	for _, p := range pools {
 		g.Go(func() error { p.CheckHealth(gctx, checker); return nil })
 	}
+	g.Go(func() error { limiter.Sweep(gctx, time.Minute); return nil })
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, publicMux), 10*time.Second) })
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.adminAddr, adminMux), 2*time.Second) })
-	log.Info("listening", "addr", cfg.addr, "admin", cfg.adminAddr)
+	log.Info("listening", "addr", cfg.addr, "admin", cfg.adminAddr, "dev_mode", cfg.devMode)
 	return g.Wait()
 }
 
+// newPool builds a pool from its configured members: plain URLs, and
+// dns+http://name:port entries re-resolved every dnsInterval.
+func newPool(ctx context.Context, g *errgroup.Group, name string, members []string, cfg settings, onDNSErr func(error)) (*balancer.Pool, error) {
+	var static, dns []string
+	for _, m := range members {
+		if target, ok := strings.CutPrefix(m, "dns+"); ok {
+			dns = append(dns, target)
+		} else {
+			static = append(static, m)
+		}
+	}
+	opts := cfg.poolOptions
+	opts.Policy = cfg.policies[name]
+	p, err := balancer.NewPool(name, static, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, target := range dns {
+		if err := p.SyncDNS(ctx, target, net.DefaultResolver.LookupHost); err != nil {
+			onDNSErr(err) // the watch below keeps trying
+		}
+		g.Go(func() error {
+			p.WatchDNS(ctx, target, cfg.dnsInterval, net.DefaultResolver.LookupHost, onDNSErr)
+			return nil
+		})
+	}
+	return p, nil
+}
+
+// spanName keeps span names low-cardinality: "GET /api/products", not
+// one name per product id.
+func spanName(_ string, r *http.Request) string {
+	path := r.URL.Path
+	if rest, ok := strings.CutPrefix(path, "/api/"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			path = "/api/" + rest[:i] + "/{id}"
+		}
+	}
+	return r.Method + " " + path
+}
+
 // newTransport is shared by every pool. Go's default keeps 2 idle
-// connections per host, which opens and closes sockets under load.
+// connections per host, which opens and closes sockets under load;
+// compression is off because a proxy passes bodies through as they are.
 func newTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
+		MaxIdleConns:          2048,
+		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		WriteBufferSize:       16 << 10,
+		ReadBufferSize:        16 << 10,
 	}
 }
 
-func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
-
-func writeJSONStatus(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

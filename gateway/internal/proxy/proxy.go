@@ -1,59 +1,104 @@
-// Package proxy routes public API requests to the backend pools.
+// Package proxy is the gateway's public handler: routing, authentication
+// and authorisation, rate limits, body limits, request ids, and the
+// balanced, retrying reverse proxy to the backend pools.
 package proxy
 
 import (
-	"crypto/rand"
+	"bytes"
+	"context"
+	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httputil"
-	"strings"
+	"strconv"
 	"sync"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/scaleshop/scaleshop/gateway/internal/auth"
+	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
 	"github.com/scaleshop/scaleshop/infra/balancer"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 )
 
-// Route sends every path under Prefix to Pool.
-type Route struct {
-	Prefix string
-	Pool   *balancer.Pool
+// DevTokenPath is served by the gateway itself, in dev mode only.
+const DevTokenPath = "/api/auth/dev-token"
+
+// Config is everything the handler needs.
+type Config struct {
+	Routes    []Route
+	Transport http.RoundTripper // shared by every pool; tracing wrapped around it
+	Verifier  *auth.Verifier
+	Limiter   *ratelimit.Limiter // nil: no rate limit
+
+	TryTimeout     time.Duration // per try, until response headers
+	RequestTimeout time.Duration // overall, retries and body included
+	MaxAttempts    int           // first try included
+	RetryRatio     float64       // retry budget: retries ≤ this × recent requests (+ RetryMin)
+	RetryMin       int           // retries per 10 s always allowed
+	MaxBody        int64         // larger bodies get 413
+
+	DevTokens   bool // serve DevTokenPath (dev mode)
+	DevTokenTTL time.Duration
+
+	Log             *slog.Logger
+	AccessLogSample float64 // share of successful requests logged; errors always are
+	Registry        prometheus.Registerer
 }
 
 // Handler is the gateway's public handler.
 type Handler struct {
-	routes []Route
-	proxy  *httputil.ReverseProxy
-	log    *slog.Logger
+	cfg      Config
+	proxy    *httputil.ReverseProxy
+	budgets  map[*balancer.Pool]*balancer.RetryBudget
+	devToken http.HandlerFunc
+	metrics  *metrics
 }
 
-type memberKey struct{}
-
-// New builds the handler over one shared transport.
-func New(routes []Route, transport http.RoundTripper, log *slog.Logger) *Handler {
-	h := &Handler{routes: routes, log: log}
+// New builds the handler.
+func New(cfg Config) *Handler {
+	h := &Handler{cfg: cfg, budgets: map[*balancer.Pool]*balancer.RetryBudget{}, metrics: newMetrics(cfg.Registry)}
+	for _, rt := range cfg.Routes {
+		if h.budgets[rt.Pool] == nil {
+			h.budgets[rt.Pool] = balancer.NewRetryBudget(cfg.RetryRatio, cfg.RetryMin, 10*time.Second)
+		}
+	}
+	if cfg.DevTokens {
+		h.devToken = auth.DevTokenHandler(cfg.Verifier, cfg.DevTokenTTL, writeProblem)
+	}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			m := pr.In.Context().Value(memberKey{}).(*balancer.Member)
-			pr.SetURL(m.URL)
+			// The transport puts the chosen member's address in; this
+			// placeholder names the pool until then.
+			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", exchangeFrom(pr.In.Context()).route.Pool.Name
 			pr.SetXForwarded()
-			pr.Out.Header.Set("X-Request-Id", pr.In.Header.Get("X-Request-Id"))
 		},
-		Transport:  transport,
+		Transport: &balancingTransport{
+			next: cfg.Transport, tryTimeout: cfg.TryTimeout, maxAttempts: max(cfg.MaxAttempts, 1), metrics: h.metrics,
+		},
 		BufferPool: newBufferPool(),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			h.log.WarnContext(r.Context(), "upstream failed", "err", err)
-			writeProblem(w, r, problem.New(http.StatusBadGateway, "the upstream service did not answer"))
+		ModifyResponse: func(resp *http.Response) error {
+			// The gateway's own ids are already on the response.
+			resp.Header.Del("X-Request-Id")
+			resp.Header.Del("X-Trace-Id")
+			return nil
 		},
+		ErrorHandler: h.upstreamError,
 	}
 	return h
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	reqID := r.Header.Get("X-Request-Id")
 	if !validRequestID(reqID) {
 		reqID = newRequestID()
@@ -63,34 +108,181 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id := telemetry.TraceID(r.Context()); id != "" {
 		w.Header().Set("X-Trace-Id", id)
 	}
-	pool := h.route(r.URL.Path)
-	if pool == nil {
-		writeProblem(w, r, problem.New(http.StatusNotFound, "no such route"))
-		return
+	// Identity comes from the token alone, never from the client.
+	r.Header.Del(auth.HeaderUserID)
+	r.Header.Del(auth.HeaderUserRole)
+
+	sw := &statusWriter{ResponseWriter: w}
+	x := h.serve(sw, r)
+	pool := "none"
+	if x != nil {
+		pool = x.route.Pool.Name
 	}
-	m, err := pool.Pick()
-	if err != nil {
-		writeProblem(w, r, problem.New(http.StatusServiceUnavailable, "no healthy "+pool.Name+" instance"))
-		return
-	}
-	lease := m.Acquire()
-	defer lease.Done(balancer.Success)
-	trace.SpanFromContext(r.Context()).SetAttributes(
-		attribute.String("scaleshop.pool", pool.Name),
-		attribute.String("scaleshop.member", m.URL.Host))
-	ctx := r.Context()
-	r = r.WithContext(contextWithMember(ctx, m))
-	h.proxy.ServeHTTP(w, r)
+	h.metrics.requests.WithLabelValues(pool, strconv.Itoa(sw.status())).Inc()
+	h.metrics.duration.WithLabelValues(pool).Observe(time.Since(start).Seconds())
+	h.accessLog(r, sw.status(), start, reqID, x)
 }
 
-func (h *Handler) route(path string) *balancer.Pool {
-	for _, rt := range h.routes {
-		if path == rt.Prefix || strings.HasPrefix(path, rt.Prefix+"/") {
-			return rt.Pool
+// serve answers r; it returns the exchange when r was proxied.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
+	if r.URL.Path == DevTokenPath && h.devToken != nil {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeProblem(w, r, problem.New(http.StatusMethodNotAllowed, "POST a JSON body"))
+			return nil
 		}
+		h.devToken(w, r)
+		return nil
 	}
-	return nil
+	route := matchRoute(h.cfg.Routes, r.URL.Path)
+	if route == nil {
+		writeProblem(w, r, problem.New(http.StatusNotFound, "no such route"))
+		return nil
+	}
+	id, status := h.authenticate(r)
+	if status == 0 {
+		status = route.Access(r, id)
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="scaleshop"`)
+		writeProblem(w, r, problem.New(status, "a valid bearer token is required"))
+		return nil
+	case http.StatusForbidden:
+		writeProblem(w, r, problem.New(status, "your role may not do this"))
+		return nil
+	}
+	limit := h.cfg.Limiter.Allow(rateKey(r, id))
+	limit.SetHeaders(w.Header())
+	if !limit.Allowed {
+		h.metrics.rateLimited.Inc()
+		writeProblem(w, r, problem.New(http.StatusTooManyRequests, "rate limit exceeded; retry after the time in Retry-After"))
+		return nil
+	}
+	if !h.bufferBody(w, r) {
+		return nil
+	}
+	if id != nil {
+		r.Header.Set(auth.HeaderUserID, id.Subject)
+		r.Header.Set(auth.HeaderUserRole, string(id.Role))
+	}
+
+	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now()}
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), exchangeKey{}, x), h.cfg.RequestTimeout)
+	defer cancel()
+	h.proxy.ServeHTTP(w, r.WithContext(ctx))
+
+	attrs := []attribute.KeyValue{
+		attribute.String("scaleshop.pool", route.Pool.Name),
+		attribute.Int("scaleshop.retries", x.retries),
+	}
+	if x.member != nil {
+		attrs = append(attrs, attribute.String("scaleshop.member", x.member.URL.Host))
+	}
+	trace.SpanFromContext(r.Context()).SetAttributes(attrs...)
+	return x
 }
+
+// authenticate returns the caller's identity (nil when anonymous), or 401
+// when a token is present but bad: a client that sends a token means to be
+// someone, and must learn that its token is expired or forged.
+func (h *Handler) authenticate(r *http.Request) (*auth.Identity, int) {
+	tok, present, err := auth.BearerToken(r)
+	if !present {
+		return nil, 0
+	}
+	if err != nil {
+		return nil, http.StatusUnauthorized
+	}
+	id, err := h.cfg.Verifier.Verify(tok)
+	if err != nil {
+		return nil, http.StatusUnauthorized
+	}
+	return &id, 0
+}
+
+func rateKey(r *http.Request, id *auth.Identity) string {
+	if id != nil {
+		return "user:" + id.Subject
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "ip:" + host
+}
+
+// bufferBody reads a request body of at most MaxBody into memory, so a
+// retry can send it again; past the limit it answers 413.
+func (h *Handler) bufferBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	if r.ContentLength > h.cfg.MaxBody {
+		writeProblem(w, r, problem.New(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes"))
+		return false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(w, r, problem.New(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes"))
+		} else {
+			writeProblem(w, r, problem.New(http.StatusBadRequest, "could not read the request body"))
+		}
+		return false
+	}
+	r.ContentLength = int64(len(body))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return true
+}
+
+// upstreamError answers when no member gave a usable response: 503 when
+// the pool has no healthy member, 504 on timeouts, else 502.
+func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeFrom(r.Context())
+	var d problem.Details
+	switch {
+	case errors.Is(err, errNoMember):
+		d = problem.New(http.StatusServiceUnavailable, "no healthy "+x.route.Pool.Name+" instance; retry later")
+		d.RetryAfter = 1
+	case errors.Is(err, errTryTimeout), errors.Is(err, context.DeadlineExceeded):
+		d = problem.New(http.StatusGatewayTimeout, "the "+x.route.Pool.Name+" service did not answer in time")
+	case errors.Is(err, context.Canceled):
+		w.WriteHeader(499) // the client left; nobody reads this
+		return
+	default:
+		d = problem.New(http.StatusBadGateway, "the "+x.route.Pool.Name+" service did not answer")
+	}
+	if h.cfg.Log.Enabled(r.Context(), slog.LevelDebug) {
+		h.cfg.Log.DebugContext(r.Context(), "upstream failed", "err", err)
+	}
+	writeProblem(w, r, d)
+}
+
+func (h *Handler) accessLog(r *http.Request, status int, start time.Time, reqID string, x *exchange) {
+	if status < 500 && (h.cfg.AccessLogSample <= 0 || rand.Float64() >= h.cfg.AccessLogSample) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", status), slog.Duration("duration", time.Since(start)),
+		slog.String("request_id", reqID),
+	}
+	if x != nil && x.member != nil {
+		attrs = append(attrs, slog.String("member", x.member.URL.Host), slog.Int("retries", x.retries))
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	h.cfg.Log.LogAttrs(r.Context(), level, "access", attrs...)
+}
+
+// WriteProblem sends d stamped with the request's trace id and path; the
+// gateway's other handlers use it too, so every error has one shape.
+func WriteProblem(w http.ResponseWriter, r *http.Request, d problem.Details) { writeProblem(w, r, d) }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, d problem.Details) {
 	d.TraceID = telemetry.TraceID(r.Context())
@@ -114,9 +306,39 @@ func validRequestID(id string) bool {
 
 func newRequestID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	_, _ = crand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// statusWriter remembers the status code for metrics and the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 type bufferPool struct{ sync.Pool }
 

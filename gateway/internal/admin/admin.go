@@ -1,0 +1,95 @@
+// Package admin is the gateway's operator API, served on a loopback-only
+// port: see the pools, and add, drain and remove members at runtime.
+//
+//	GET    /admin/backends                             every pool, member, health, in-flight, latency
+//	POST   /admin/pools/{pool}/members        {"url"}  add a member (201)
+//	POST   /admin/pools/{pool}/members/drain  {"url"}  no new requests; in-flight ones finish
+//	DELETE /admin/pools/{pool}/members?url=...          remove a member (204)
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/problem"
+)
+
+// Routes mounts the admin API on mux.
+func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeProblem func(http.ResponseWriter, *http.Request, problem.Details)) {
+	byName := map[string]*balancer.Pool{}
+	for _, p := range pools {
+		byName[p.Name] = p
+	}
+	pool := func(w http.ResponseWriter, r *http.Request) *balancer.Pool {
+		p := byName[r.PathValue("pool")]
+		if p == nil {
+			writeProblem(w, r, problem.New(http.StatusNotFound, "no pool "+r.PathValue("pool")))
+		}
+		return p
+	}
+	memberURL := func(w http.ResponseWriter, r *http.Request) (string, bool) {
+		var in struct {
+			URL string `json:"url"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil || in.URL == "" {
+			writeProblem(w, r, problem.New(http.StatusBadRequest, `body must be {"url":"http://host:port"}`))
+			return "", false
+		}
+		return in.URL, true
+	}
+
+	mux.HandleFunc("GET /admin/backends", func(w http.ResponseWriter, _ *http.Request) {
+		out := map[string]balancer.PoolStatus{}
+		for _, p := range pools {
+			out[p.Name] = p.Status()
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"pools": out})
+	})
+	// withMember runs change on the pool and member a POST names, then
+	// answers with the pool's new status.
+	withMember := func(status int, change func(p *balancer.Pool, raw string) error) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			p := pool(w, r)
+			if p == nil {
+				return
+			}
+			raw, ok := memberURL(w, r)
+			if !ok {
+				return
+			}
+			if err := change(p, raw); err != nil {
+				writeProblem(w, r, problem.New(http.StatusBadRequest, err.Error()))
+				return
+			}
+			writeJSON(w, status, p.Status())
+		}
+	}
+	mux.HandleFunc("POST /admin/pools/{pool}/members", withMember(http.StatusCreated, func(p *balancer.Pool, raw string) error {
+		_, err := p.Add(raw, balancer.SourceAdmin)
+		return err
+	}))
+	mux.HandleFunc("POST /admin/pools/{pool}/members/drain", withMember(http.StatusOK, func(p *balancer.Pool, raw string) error {
+		_, err := p.Drain(raw)
+		return err
+	}))
+	mux.HandleFunc("DELETE /admin/pools/{pool}/members", func(w http.ResponseWriter, r *http.Request) {
+		p := pool(w, r)
+		if p == nil {
+			return
+		}
+		if err := p.Remove(r.URL.Query().Get("url")); err != nil {
+			writeProblem(w, r, problem.New(http.StatusNotFound, err.Error()))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,127 @@
+package auth
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var key = []byte("test-key-test-key-test-key-test-key")
+
+func sign(t *testing.T, method jwt.SigningMethod, k any, c jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(method, c).SignedString(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestVerify(t *testing.T) {
+	v := NewVerifier(key)
+	exp := time.Now().Add(time.Hour).Unix()
+	good := jwt.MapClaims{"sub": "alice", "role": "customer", "exp": exp}
+	with := func(k string, val any) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for kk, vv := range good {
+			c[kk] = vv
+		}
+		if val == nil {
+			delete(c, k)
+		} else {
+			c[k] = val
+		}
+		return c
+	}
+	unsigned := func(c jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodNone, c).SignedString(jwt.UnsafeAllowNoneSignatureType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  *Identity
+	}{
+		{"valid customer", sign(t, jwt.SigningMethodHS256, key, good), &Identity{"alice", Customer}},
+		{"valid admin", sign(t, jwt.SigningMethodHS256, key, with("role", "admin")), &Identity{"alice", Admin}},
+		{"expired", sign(t, jwt.SigningMethodHS256, key, with("exp", time.Now().Add(-time.Minute).Unix())), nil},
+		{"no exp", sign(t, jwt.SigningMethodHS256, key, with("exp", nil)), nil},
+		{"wrong key", sign(t, jwt.SigningMethodHS256, []byte("another-key-another-key-another-k"), good), nil},
+		{"alg none", unsigned(good), nil},
+		{"alg HS512", sign(t, jwt.SigningMethodHS512, key, good), nil},
+		{"missing sub", sign(t, jwt.SigningMethodHS256, key, with("sub", nil)), nil},
+		{"empty sub", sign(t, jwt.SigningMethodHS256, key, with("sub", "")), nil},
+		{"unknown role", sign(t, jwt.SigningMethodHS256, key, with("role", "root")), nil},
+		{"missing role", sign(t, jwt.SigningMethodHS256, key, with("role", nil)), nil},
+		{"garbage", "not.a.jwt", nil},
+		{"tampered payload", tamper(sign(t, jwt.SigningMethodHS256, key, good)), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := v.Verify(tc.token)
+			if tc.want == nil {
+				if !errors.Is(err, ErrInvalidToken) {
+					t.Fatalf("want ErrInvalidToken, got %v (identity %+v)", err, id)
+				}
+				return
+			}
+			if err != nil || id != *tc.want {
+				t.Fatalf("got %+v, %v; want %+v", id, err, *tc.want)
+			}
+		})
+	}
+}
+
+// tamper makes the payload say admin while keeping the customer's signature.
+func tamper(tok string) string {
+	parts := strings.Split(tok, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(payload), "customer", "admin\"", 1)))
+	return strings.Join(parts, ".")
+}
+
+func TestIssueRoundTrips(t *testing.T) {
+	v := NewVerifier(key)
+	tok, err := v.Issue(Identity{"bob", Admin}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := v.Verify(tok); err != nil || id != (Identity{"bob", Admin}) {
+		t.Fatalf("got %+v, %v", id, err)
+	}
+	v.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if _, err := v.Verify(tok); err == nil {
+		t.Fatal("a token past its ttl verified")
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	for _, tc := range []struct {
+		header           string
+		token            string
+		present, invalid bool
+	}{
+		{"", "", false, false},
+		{"Bearer abc", "abc", true, false},
+		{"bearer abc", "abc", true, false},
+		{"Basic dXNlcjpwdw==", "", true, true},
+		{"Bearer ", "", true, true},
+		{"Bearer", "", true, true},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tc.header != "" {
+			r.Header.Set("Authorization", tc.header)
+		}
+		tok, present, err := BearerToken(r)
+		if tok != tc.token || present != tc.present || (err != nil) != tc.invalid {
+			t.Errorf("%q: got %q %v %v", tc.header, tok, present, err)
+		}
+	}
+}

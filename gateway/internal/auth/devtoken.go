@@ -1,0 +1,60 @@
+package auth
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/scaleshop/scaleshop/infra/problem"
+)
+
+// ProblemWriter sends a problem+json answer stamped with the request's ids.
+type ProblemWriter func(http.ResponseWriter, *http.Request, problem.Details)
+
+// DevTokenHandler serves POST /api/auth/dev-token in dev mode:
+// {"customer_id":"alice","role":"customer"} -> {"token":"<jwt>"}.
+// Anyone can mint any identity here, which is why only dev mode mounts it.
+func DevTokenHandler(verifier *Verifier, ttl time.Duration, writeProblem ProblemWriter) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			CustomerID string `json:"customer_id"`
+			Role       Role   `json:"role"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil {
+			writeProblem(w, r, problem.New(http.StatusBadRequest, `body must be JSON: {"customer_id":"alice","role":"customer"}`))
+			return
+		}
+		if in.Role == "" {
+			in.Role = Customer
+		}
+		invalid := &problem.ValidationError{}
+		if in.CustomerID == "" || len(in.CustomerID) > 64 || !printable(in.CustomerID) {
+			invalid.Add("customer_id", "required: 1 to 64 printable ASCII characters")
+		}
+		if !ValidRole(in.Role) {
+			invalid.Add("role", "must be customer or admin")
+		}
+		if err := invalid.OrNil(); err != nil {
+			writeProblem(w, r, problem.From(err))
+			return
+		}
+		tok, err := verifier.Issue(Identity{Subject: in.CustomerID, Role: in.Role}, ttl)
+		if err != nil {
+			writeProblem(w, r, problem.New(http.StatusInternalServerError, ""))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]string{"token": tok})
+	}
+}
+
+// printable keeps ids safe to put in headers and logs.
+func printable(s string) bool {
+	for _, c := range s {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
