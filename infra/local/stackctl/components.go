@@ -171,7 +171,8 @@ func (e *environment) kafkaLauncher(c topology.Component, a artifacts) launcher 
 			return e.waitReady(ctx, nil, 60*time.Second, func(ctx context.Context) error {
 				return kafkax.EnsureTopics(ctx, broker,
 					kafkax.Topic{Name: topology.TopicOrdersPlaced, Partitions: topology.TopicPartitions},
-					kafkax.Topic{Name: topology.TopicOrdersStatus, Partitions: topology.TopicPartitions})
+					kafkax.Topic{Name: topology.TopicOrdersStatus, Partitions: topology.TopicPartitions},
+					kafkax.Topic{Name: topology.TopicOrdersPlacedDLQ, Partitions: topology.TopicPartitions})
 			})
 		},
 	}

@@ -41,7 +41,8 @@ commands:
   status    show whether the stack runs and where
   stop NAME    stop one component of the running stack (graceful)
   kill NAME    kill one component with SIGKILL (a crash drill)
-  start NAME   start a stopped component again`
+  start NAME   start a stopped component again
+  trace ID     print a trace from Jaeger as a waterfall (--json for JSON)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	profile := fs.String("profile", "dev", "dev (make run) or test (make test: ports +10000, own state)")
 	detach := fs.Bool("detach", false, "up: return once the stack is ready, leaving it running in the background")
 	child := fs.Bool("supervise", false, "internal: run as the detached supervisor")
+	asJSON := fs.Bool("json", false, "trace: print JSON instead of the waterfall")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -88,6 +90,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("usage: stackctl %s NAME [--profile ...]", cmd)
 		}
 		return env.control(cmd, positional[0])
+	case "trace":
+		if len(positional) != 1 {
+			return fmt.Errorf("usage: stackctl trace TRACE_ID [--json] [--profile ...]")
+		}
+		return env.trace(ctx, positional[0], *asJSON)
 	default:
 		fmt.Fprintln(stdout, usage)
 		return fmt.Errorf("unknown command %q", cmd)
