@@ -59,7 +59,10 @@ const (
 const (
 	TopicOrdersPlaced = "orders.placed"
 	TopicOrdersStatus = "orders.status"
-	TopicPartitions   = 6
+	// TopicOrdersPlacedDLQ holds orders.placed messages the workers gave up
+	// on after bounded retries, with the error in a header; a command replays them.
+	TopicOrdersPlacedDLQ = "orders.placed.dlq"
+	TopicPartitions      = 6
 )
 
 // Native returns the whole stack in dependency order: each component comes

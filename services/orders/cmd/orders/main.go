@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"time"
 
@@ -15,28 +16,48 @@ import (
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/pgdb"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
+	"github.com/scaleshop/scaleshop/services/orders/internal/catalogclient"
+	"github.com/scaleshop/scaleshop/services/orders/internal/httpapi"
+	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
+	"github.com/scaleshop/scaleshop/services/orders/internal/ordersdb"
+	"github.com/scaleshop/scaleshop/services/orders/internal/relay"
 	"github.com/scaleshop/scaleshop/services/orders/internal/shardmap"
 )
 
 func main() { lifecycle.Main("orders", run) }
 
 type settings struct {
-	addr        string
-	shardDSNs   []string
-	pool        pgdb.Pool
-	brokers     []string
-	catalogURLs []string
-	tel         telemetry.Config
+	addr           string
+	shardDSNs      []string
+	pool           pgdb.Pool
+	brokers        []string
+	catalogURLs    []string
+	catalogTimeout time.Duration
+	maxBacklog     int
+	relay          relay.Config
+	tel            telemetry.Config
 }
 
 func readSettings(getenv func(string) string) (settings, []string, error) {
 	env := config.New(getenv)
 	s := settings{
-		addr:        env.String("HTTP_ADDR", "127.0.0.1:8091"),
-		shardDSNs:   shardmap.ReadDSNs(env),
-		pool:        pgdb.ReadPool(env, "ORDERS_DB"),
-		brokers:     env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
-		catalogURLs: env.List("CATALOG_URLS", []string{"http://127.0.0.1:8081", "http://127.0.0.1:8082"}),
+		addr:           env.String("HTTP_ADDR", "127.0.0.1:8091"),
+		shardDSNs:      shardmap.ReadDSNs(env),
+		pool:           pgdb.ReadPool(env, "ORDERS_DB"),
+		brokers:        env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+		catalogURLs:    env.List("CATALOG_URLS", []string{"http://127.0.0.1:8081", "http://127.0.0.1:8082"}),
+		catalogTimeout: env.Duration("CATALOG_TIMEOUT", 2*time.Second),
+		// Unpublished outbox rows per shard before POST answers 503.
+		maxBacklog: env.Int("ORDERS_OUTBOX_MAX_BACKLOG", 20000),
+		relay:      relay.DefaultConfig(),
+	}
+	s.relay.Batch = env.Int("ORDERS_RELAY_BATCH", s.relay.Batch)
+	s.relay.IdempotencyTTL = env.Duration("ORDERS_IDEMPOTENCY_TTL", s.relay.IdempotencyTTL)
+	if s.relay.IdempotencyTTL < 24*time.Hour {
+		env.Fail("ORDERS_IDEMPOTENCY_TTL=%s: keys are kept at least 24h", s.relay.IdempotencyTTL)
+	}
+	if s.relay.Batch < 1 || s.maxBacklog < 1 {
+		env.Fail("ORDERS_RELAY_BATCH and ORDERS_OUTBOX_MAX_BACKLOG must be positive")
 	}
 	s.tel = telemetry.ReadConfig(env, "orders", telemetry.DefaultInstance("orders", s.addr))
 	return s, env.Effective(), env.Err()
@@ -60,15 +81,45 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer shards.Close()
+	if err := ordersdb.Migrate(ctx, shards); err != nil {
+		return err
+	}
+	dbs := make([]*sql.DB, shards.Len())
+	for i := range dbs {
+		if dbs[i], err = shards.DB(i).DB(); err != nil {
+			return err
+		}
+	}
+
+	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout)
+	if err != nil {
+		return err
+	}
+	backlog := relay.NewBacklog(dbs, cfg.maxBacklog, 500*time.Millisecond, log, tel.Registry)
+	svc := orders.NewService(ordersdb.New(shards), catalog, backlog, shards.Len())
+
+	// One Writer for the whole process: it batches across the shards'
+	// relays. Topic unset: each message names its own.
+	writer := kafkax.NewWriter(cfg.brokers, "")
+	defer writer.Close()
+	rel := relay.New(dbs, writer, cfg.relay, log, tel.Registry)
 
 	r := httpserver.NewEngine(tel)
+	// Kafka is deliberately not a readiness dependency: orders are accepted
+	// into the outbox while it is down and published when it is back.
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,
 		httpserver.Check{Name: "shards", Check: shards.Ping},
-		httpserver.Check{Name: "kafka", Check: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.brokers) }},
 	)
+	httpapi.Mount(r, svc, log)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
+	g.Go(func() error { return backlog.Run(gctx) })
+	g.Go(func() error { return rel.Run(gctx) })
+	g.Go(func() error {
+		catalogChecks(gctx)
+		return nil
+	})
 	log.Info("listening", "addr", cfg.addr)
 	return g.Wait()
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/scaleshop/scaleshop/infra/config"
@@ -15,28 +16,43 @@ import (
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/pgdb"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
+	"github.com/scaleshop/scaleshop/infra/topology"
+	"github.com/scaleshop/scaleshop/services/orders/internal/catalogclient"
+	"github.com/scaleshop/scaleshop/services/orders/internal/ordersdb"
 	"github.com/scaleshop/scaleshop/services/orders/internal/shardmap"
+	"github.com/scaleshop/scaleshop/services/orders/internal/worker"
 )
 
 func main() { lifecycle.Main("worker", run) }
 
+// ConsumerGroup is the one group every worker joins.
+const ConsumerGroup = "orders-workers"
+
 type settings struct {
-	addr        string
-	shardDSNs   []string
-	pool        pgdb.Pool
-	brokers     []string
-	catalogURLs []string
-	tel         telemetry.Config
+	addr           string
+	shardDSNs      []string
+	pool           pgdb.Pool
+	brokers        []string
+	catalogURLs    []string
+	catalogTimeout time.Duration
+	worker         worker.Config
+	tel            telemetry.Config
 }
 
 func readSettings(getenv func(string) string) (settings, []string, error) {
 	env := config.New(getenv)
 	s := settings{
-		addr:        env.String("HTTP_ADDR", "127.0.0.1:8191"),
-		shardDSNs:   shardmap.ReadDSNs(env),
-		pool:        pgdb.ReadPool(env, "ORDERS_DB"),
-		brokers:     env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
-		catalogURLs: env.List("CATALOG_URLS", []string{"http://127.0.0.1:8081", "http://127.0.0.1:8082"}),
+		addr:           env.String("HTTP_ADDR", "127.0.0.1:8191"),
+		shardDSNs:      shardmap.ReadDSNs(env),
+		pool:           pgdb.ReadPool(env, "ORDERS_DB"),
+		brokers:        env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+		catalogURLs:    env.List("CATALOG_URLS", []string{"http://127.0.0.1:8081", "http://127.0.0.1:8082"}),
+		catalogTimeout: env.Duration("CATALOG_TIMEOUT", 2*time.Second),
+		worker:         worker.DefaultConfig(topology.LogicalShards),
+	}
+	s.worker.MaxAttempts = env.Int("WORKER_MAX_ATTEMPTS", s.worker.MaxAttempts)
+	if s.worker.MaxAttempts < 1 {
+		env.Fail("WORKER_MAX_ATTEMPTS must be at least 1")
 	}
 	s.tel = telemetry.ReadConfig(env, "worker", telemetry.DefaultInstance("worker", s.addr))
 	return s, env.Effective(), env.Err()
@@ -60,6 +76,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer shards.Close()
+	if err := ordersdb.Migrate(ctx, shards); err != nil {
+		return err
+	}
+
+	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout)
+	if err != nil {
+		return err
+	}
+	dlq := kafkax.NewWriter(cfg.brokers, topology.TopicOrdersPlacedDLQ)
+	defer dlq.Close()
+	reader := kafka.NewReader(kafkax.ReaderConfig(cfg.brokers, topology.TopicOrdersPlaced, ConsumerGroup))
+	defer reader.Close()
+	metrics := worker.NewMetrics(tel.Registry)
+	w := worker.New(ordersdb.New(shards), catalog, dlq, cfg.worker, log, metrics)
 
 	r := httpserver.NewEngine(tel)
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,
@@ -69,6 +99,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
+	g.Go(func() error { return w.Run(gctx, reader) })
+	g.Go(func() error {
+		metrics.WatchReader(gctx, reader, 5*time.Second)
+		return nil
+	})
+	g.Go(func() error {
+		catalogChecks(gctx)
+		return nil
+	})
 	log.Info("listening", "addr", cfg.addr)
 	return g.Wait()
 }

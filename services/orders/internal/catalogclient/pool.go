@@ -1,0 +1,60 @@
+package catalogclient
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/scaleshop/scaleshop/infra/balancer"
+)
+
+// PoolBackends balances over the catalog clones with the same balancer the
+// gateway uses (infra/balancer: P2C over a peak-EWMA latency estimate,
+// active /readyz checks, passive ejection). Run the pool's CheckHealth.
+type PoolBackends struct{ Pool *balancer.Pool }
+
+// NewPoolBackends builds the pool of catalog clones.
+func NewPoolBackends(urls []string) (*PoolBackends, error) {
+	p, err := balancer.NewPool("catalog", urls, balancer.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &PoolBackends{Pool: p}, nil
+}
+
+// Pick implements Backends.
+func (b *PoolBackends) Pick(tried []*url.URL) (*url.URL, func(failed bool), error) {
+	var exclude []*balancer.Member
+	for _, u := range tried {
+		if m := b.Pool.Get(u.String()); m != nil {
+			exclude = append(exclude, m)
+		}
+	}
+	m, err := b.Pool.Pick(exclude...)
+	if err != nil {
+		return nil, nil, err
+	}
+	lease := m.Acquire()
+	return m.URL, func(failed bool) {
+		if failed {
+			lease.Done(balancer.Failure)
+		} else {
+			lease.Done(balancer.Success)
+		}
+	}, nil
+}
+
+// Dial is the client both orders binaries use: the shared traced transport,
+// a balanced pool over urls, and the pool's health checks to run until the
+// process ends.
+func Dial(urls []string, timeout time.Duration) (*Client, func(ctx context.Context), error) {
+	backends, err := NewPoolBackends(urls)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := New(backends, NewTransport(64), timeout)
+	// Probes go untraced: they are not requests anyone follows.
+	checks := func(ctx context.Context) { backends.Pool.CheckHealth(ctx, &http.Client{}) }
+	return client, checks, nil
+}

@@ -1,0 +1,324 @@
+// Package worker consumes orders.placed in one consumer group and takes each
+// order to its final status: reserve stock in the catalog (idempotent by
+// order id), decide payment, release the reservation when payment is
+// declined, then move the order from pending to confirmed or rejected with a
+// conditional update that also writes the orders.status event to the outbox.
+//
+// The offset is committed only after that transaction: a crash anywhere
+// before it redelivers the message, and a redelivered message finds the
+// order already final and changes nothing.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scaleshop/scaleshop/infra/problem"
+	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
+)
+
+// Store is what the worker needs of the order store.
+type Store interface {
+	Get(ctx context.Context, id orders.ID) (*orders.Order, error)
+	Finalize(ctx context.Context, o *orders.Order) (bool, error)
+}
+
+// Fetcher is the part of a consumer-group *kafka.Reader the worker uses:
+// FetchMessage and an explicit commit, never ReadMessage's commit-first.
+type Fetcher interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Publisher writes dead letters.
+type Publisher interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Config tunes retries.
+type Config struct {
+	Shards      int
+	MaxAttempts int           // attempts before a message goes to the dead-letter topic
+	BackoffMin  time.Duration // first wait between attempts, doubled up to BackoffMax
+	BackoffMax  time.Duration
+	LaneDepth   int // messages buffered per partition
+}
+
+// DefaultConfig retries for about 10 s before dead-lettering.
+func DefaultConfig(shards int) Config {
+	return Config{Shards: shards, MaxAttempts: 8, BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second, LaneDepth: 64}
+}
+
+// Dead-letter headers: why and from where a message was set aside.
+const (
+	HeaderDLQError     = "scaleshop-dlq-error"
+	HeaderDLQPartition = "scaleshop-dlq-partition"
+	HeaderDLQOffset    = "scaleshop-dlq-offset"
+	HeaderDLQAttempts  = "scaleshop-dlq-attempts"
+)
+
+// Worker processes orders.placed messages.
+type Worker struct {
+	store   Store
+	catalog orders.Catalog
+	dlq     Publisher
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	tracer  trace.Tracer
+	now     func() time.Time
+}
+
+// New wires a worker.
+func New(store Store, catalog orders.Catalog, dlq Publisher, cfg Config, log *slog.Logger, m *Metrics) *Worker {
+	return &Worker{store: store, catalog: catalog, dlq: dlq, cfg: cfg, log: log, metrics: m,
+		tracer: otel.Tracer("github.com/scaleshop/scaleshop/services/orders/internal/worker"), now: time.Now}
+}
+
+// Run fetches until ctx ends, processing each partition's messages in order
+// on its own lane (partitions in parallel) and committing each message's
+// offset after its effects are durable.
+func (w *Worker) Run(ctx context.Context, r Fetcher) error {
+	lanes := map[int]chan kafka.Message{}
+	var wg sync.WaitGroup
+	defer func() {
+		for _, ch := range lanes {
+			close(ch)
+		}
+		wg.Wait()
+	}()
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.log.Warn("fetch failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(w.cfg.BackoffMax):
+			}
+			continue
+		}
+		w.metrics.lag.WithLabelValues(strconv.Itoa(m.Partition)).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
+		lane, ok := lanes[m.Partition]
+		if !ok {
+			lane = make(chan kafka.Message, w.cfg.LaneDepth)
+			lanes[m.Partition] = lane
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for m := range lane {
+					if ctx.Err() != nil {
+						continue // shutting down: leave it uncommitted, it is redelivered
+					}
+					w.handle(ctx, r, m)
+				}
+			}()
+		}
+		select {
+		case lane <- m: // a full lane blocks fetching: back pressure toward Kafka
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// handle processes one message with bounded retries, dead-letters it when
+// they run out, and commits its offset.
+func (w *Worker) handle(ctx context.Context, r Fetcher, m kafka.Message) {
+	err := w.withRetries(ctx, m)
+	if err != nil && ctx.Err() == nil {
+		w.log.Error("order message failed; dead-lettering it", "err", err, "partition", m.Partition, "offset", m.Offset)
+		if !w.deadLetter(ctx, m, err) {
+			return // shutting down before the dead letter was written: redelivered later
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err := r.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
+		// Typically a rebalance took the partition away: its new owner
+		// redelivers the message and finds the order already final.
+		w.log.Warn("commit failed; the message will be redelivered", "err", err, "partition", m.Partition, "offset", m.Offset)
+	}
+}
+
+func (w *Worker) withRetries(ctx context.Context, m kafka.Message) error {
+	backoff := w.cfg.BackoffMin
+	var err error
+	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
+		if err = w.Process(ctx, m); err == nil || errors.As(err, new(permanentError)) || ctx.Err() != nil {
+			return err
+		}
+		w.metrics.retries.Inc()
+		w.log.Warn("order message failed; retrying", "err", err, "attempt", attempt, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, w.cfg.BackoffMax)
+	}
+	return err
+}
+
+// deadLetter writes m with the error to the dead-letter topic, retrying until
+// it is written or ctx ends.
+func (w *Worker) deadLetter(ctx context.Context, m kafka.Message, cause error) bool {
+	dl := kafka.Message{Key: m.Key, Value: m.Value, Headers: append(withoutDLQHeaders(m.Headers),
+		kafka.Header{Key: HeaderDLQError, Value: []byte(cause.Error())},
+		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		kafka.Header{Key: HeaderDLQAttempts, Value: []byte(strconv.Itoa(w.cfg.MaxAttempts))},
+	)}
+	backoff := w.cfg.BackoffMin
+	for {
+		err := w.dlq.WriteMessages(ctx, dl)
+		if err == nil {
+			w.metrics.outcomes.WithLabelValues("dead_lettered").Inc()
+			return true
+		}
+		w.log.Error("dead-letter write failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, w.cfg.BackoffMax)
+	}
+}
+
+// WithoutDLQHeaders drops the dead-letter headers (a replay sends the
+// message back as it first was).
+func withoutDLQHeaders(hs []kafka.Header) []kafka.Header {
+	out := make([]kafka.Header, 0, len(hs))
+	for _, h := range hs {
+		switch h.Key {
+		case HeaderDLQError, HeaderDLQPartition, HeaderDLQOffset, HeaderDLQAttempts:
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// WithoutDLQHeaders is withoutDLQHeaders for the replay command.
+func WithoutDLQHeaders(hs []kafka.Header) []kafka.Header { return withoutDLQHeaders(hs) }
+
+// permanentError is a message no retry can fix (malformed, unknown order).
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
+type headerCarrier []kafka.Header
+
+func (h headerCarrier) Get(key string) string {
+	for _, x := range h {
+		if x.Key == key {
+			return string(x.Value)
+		}
+	}
+	return ""
+}
+func (h headerCarrier) Set(string, string) {}
+func (h headerCarrier) Keys() []string {
+	out := make([]string, len(h))
+	for i, x := range h {
+		out[i] = x.Key
+	}
+	return out
+}
+
+var _ propagation.TextMapCarrier = headerCarrier(nil)
+
+// Process takes one orders.placed message to its effect. It is safe to run
+// any number of times for the same message.
+func (w *Worker) Process(ctx context.Context, m kafka.Message) (err error) {
+	parent := otel.GetTextMapPropagator().Extract(ctx, headerCarrier(m.Headers))
+	ctx, span := w.tracer.Start(parent, "process "+m.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "kafka"),
+			attribute.Int("messaging.kafka.partition", m.Partition),
+			attribute.Int64("messaging.kafka.offset", m.Offset)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "order processing failed")
+		}
+		span.End()
+	}()
+
+	var ev orders.PlacedEvent
+	if err := json.Unmarshal(m.Value, &ev); err != nil {
+		return permanentError{fmt.Errorf("decode orders.placed: %w", err)}
+	}
+	id, err := orders.ParseID(ev.OrderID, w.cfg.Shards)
+	if err != nil {
+		return permanentError{err}
+	}
+	span.SetAttributes(orders.ShardAttr.Int(id.Shard), attribute.String("scaleshop.order_id", ev.OrderID))
+	o, err := w.store.Get(ctx, id)
+	if err != nil {
+		if errors.Is(err, problem.ErrNotFound) {
+			return permanentError{err}
+		}
+		return err
+	}
+	if o.Final() {
+		// A redelivery: the decision is made. Re-release a declined
+		// order's reservation in case the first delivery died between
+		// deciding and releasing (release is idempotent).
+		if o.Reason == orders.ReasonPaymentDeclined {
+			if err := w.catalog.Release(ctx, o.ID.String()); err != nil {
+				return err
+			}
+		}
+		w.metrics.outcomes.WithLabelValues("duplicate").Inc()
+		return nil
+	}
+
+	res, err := w.catalog.Reserve(ctx, o.ID.String(), o.Lines())
+	if err != nil {
+		return fmt.Errorf("reserve stock: %w", err)
+	}
+	switch {
+	case res == orders.OutOfStock:
+		o.Status, o.Reason = orders.StatusRejected, orders.ReasonOutOfStock
+	case orders.PaymentApproved(o):
+		o.Status = orders.StatusConfirmed
+	default:
+		// Release before recording the decision: if the worker dies in
+		// between, the redelivery reserves (idempotent), declines and
+		// releases again. The other order would leak the stock.
+		if err := w.catalog.Release(ctx, o.ID.String()); err != nil {
+			return fmt.Errorf("release stock after declined payment: %w", err)
+		}
+		o.Status, o.Reason = orders.StatusRejected, orders.ReasonPaymentDeclined
+	}
+	o.UpdatedAt = w.now().UTC().Truncate(time.Microsecond)
+	applied, err := w.store.Finalize(ctx, o)
+	if err != nil {
+		return err
+	}
+	if !applied {
+		w.metrics.outcomes.WithLabelValues("duplicate").Inc()
+		return nil
+	}
+	span.SetAttributes(attribute.String("scaleshop.order_status", string(o.Status)))
+	w.metrics.final(o)
+	return nil
+}
