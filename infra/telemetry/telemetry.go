@@ -81,6 +81,11 @@ func Setup(ctx context.Context, cfg Config, logOut io.Writer) (*Telemetry, error
 	if err != nil {
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
@@ -92,9 +97,10 @@ func Setup(ctx context.Context, cfg Config, logOut io.Writer) (*Telemetry, error
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp,
-			sdktrace.WithMaxQueueSize(cfg.MaxQueue),
-			sdktrace.WithBatchTimeout(500*time.Millisecond)))
+		batcher := sdktrace.NewBatchSpanProcessor(exp,
+			sdktrace.WithBatchTimeout(500*time.Millisecond),
+			sdktrace.WithBlocking()) // the counting queue in front decides what to drop
+		opts = append(opts, sdktrace.WithSpanProcessor(newCountingQueue(batcher, cfg.MaxQueue, reg)))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
@@ -104,11 +110,6 @@ func Setup(ctx context.Context, cfg Config, logOut io.Writer) (*Telemetry, error
 		logger.Warn("opentelemetry", "err", err)
 	}))
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
 	return &Telemetry{Config: cfg, Logger: logger, Registry: reg, tracer: tp}, nil
 }
 
