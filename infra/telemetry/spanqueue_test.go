@@ -19,9 +19,9 @@ type stuckProcessor struct {
 }
 
 func (p *stuckProcessor) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-func (p *stuckProcessor) OnEnd(sdktrace.ReadOnlySpan)                    { <-p.release; p.got.Add(1) }
-func (p *stuckProcessor) Shutdown(context.Context) error                 { return nil }
-func (p *stuckProcessor) ForceFlush(context.Context) error               { return nil }
+func (p *stuckProcessor) OnEnd(sdktrace.ReadOnlySpan)                     { <-p.release; p.got.Add(1) }
+func (p *stuckProcessor) Shutdown(context.Context) error                  { return nil }
+func (p *stuckProcessor) ForceFlush(context.Context) error                { return nil }
 
 func TestCountingQueueDropsAndCountsInsteadOfBlocking(t *testing.T) {
 	next := &stuckProcessor{release: make(chan struct{})}
