@@ -31,6 +31,7 @@ func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	mux := http.NewServeMux()
+	s.mountScale(mux, a)
 	mux.HandleFunc("POST /components/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		name, action := r.PathValue("name"), r.PathValue("action")
 		c, ok := s.env.stack.Get(name)

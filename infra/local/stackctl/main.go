@@ -42,6 +42,8 @@ commands:
   stop NAME    stop one component of the running stack (graceful)
   kill NAME    kill one component with SIGKILL (a crash drill)
   start NAME   start a stopped component again
+  scale-out catalog|orders   start one more clone and register it with the gateway
+  scale-in catalog|orders    drain, remove and stop the newest extra clone
   trace ID     print a trace from Jaeger as a waterfall (--json for JSON)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -85,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return env.clean()
 	case "status":
 		return env.status()
-	case "stop", "kill", "start":
+	case "stop", "kill", "start", "scale-out", "scale-in":
 		if len(positional) != 1 {
 			return fmt.Errorf("usage: stackctl %s NAME [--profile ...]", cmd)
 		}

@@ -250,6 +250,7 @@ func (s *supervisor) watchOne(ctx context.Context, p *process) {
 // stopAll stops components in reverse dependency order, so services flush
 // their spans to Jaeger and close their pools before those go away.
 func (s *supervisor) stopAll() {
+	s.stopExtras()
 	comps := s.env.stack.Components
 	for i := len(comps) - 1; i >= 0; i-- {
 		s.mu.Lock()
