@@ -178,8 +178,8 @@ func portFree(port int) bool {
 }
 
 // gatewayAdmin calls the gateway's admin API; member, when set, is sent
-// as {"url": member}.
-func (e *environment) gatewayAdmin(ctx context.Context, method, path, member string) error {
+// as {"url": member}, and the answer is decoded into out when it is given.
+func (e *environment) gatewayAdmin(ctx context.Context, method, path, member string, out ...any) error {
 	var body bytes.Buffer
 	if member != "" {
 		_ = json.NewEncoder(&body).Encode(map[string]string{"url": member})
@@ -199,20 +199,14 @@ func (e *environment) gatewayAdmin(ctx context.Context, method, path, member str
 		_, _ = buf.ReadFrom(resp.Body)
 		return fmt.Errorf("gateway admin %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(buf.String()))
 	}
+	for _, v := range out {
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
 	return nil
 }
 
 // memberIdle succeeds once the gateway reports no request in flight to member.
 func (e *environment) memberIdle(ctx context.Context, pool, member string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.endpoints().GatewayAdminURL+"/admin/backends", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
 	var out struct {
 		Pools map[string]struct {
 			Members []struct {
@@ -221,7 +215,7 @@ func (e *environment) memberIdle(ctx context.Context, pool, member string) error
 			} `json:"members"`
 		} `json:"pools"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := e.gatewayAdmin(ctx, http.MethodGet, "/admin/backends", "", &out); err != nil {
 		return err
 	}
 	for _, m := range out.Pools[pool].Members {
