@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ const EnvVar = "SCALESHOP_STACK"
 // Stack is a running stack.
 type Stack struct {
 	*topology.Manifest
+	exclusive bool // this test holds the stack exclusively
 }
 
 // Require returns the stack under test, skipping when none was asked for.
@@ -44,14 +47,92 @@ func Require(t testing.TB) *Stack {
 	if m.Status != "ready" {
 		t.Fatalf("the stack in %s is %q, not ready; see %s", path, m.Status, filepath.Join(m.StateDir, "logs"))
 	}
-	return &Stack{m}
+	s := &Stack{Manifest: m}
+	s.lockShared(t)
+	return s
+}
+
+// Packages test in parallel against one stack. Every integration test holds
+// a shared lock on the stack for its duration; a test that breaks a
+// component (Stop, Kill) first takes it exclusively, so a drill never pulls
+// Postgres or Kafka from under another package's test, and waits for
+// running tests to finish instead.
+//
+// The lock is one flock per test process (reference-counted), so a test
+// and its subtests never wait for each other; within a package, tests that
+// run in parallel with a drill are the package author's call.
+var procLock struct {
+	sync.Mutex
+	f         *os.File
+	holders   int
+	exclusive int
+}
+
+func (s *Stack) lockShared(t testing.TB) {
+	t.Helper()
+	procLock.Lock()
+	defer procLock.Unlock()
+	if procLock.f == nil {
+		f, err := os.OpenFile(filepath.Join(s.StateDir, "run", "tests.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatalf("stack test lock: %v", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+			f.Close()
+			t.Fatalf("stack test lock: %v", err)
+		}
+		procLock.f = f
+	}
+	procLock.holders++
+	// Registered first, so it runs after the test's other cleanups, such as
+	// Restart: the stack is whole again before anyone else may use it.
+	t.Cleanup(func() {
+		procLock.Lock()
+		defer procLock.Unlock()
+		if s.exclusive {
+			if procLock.exclusive--; procLock.exclusive == 0 {
+				_ = syscall.Flock(int(procLock.f.Fd()), syscall.LOCK_SH)
+			}
+		}
+		if procLock.holders--; procLock.holders == 0 {
+			procLock.f.Close() // closing releases the lock
+			procLock.f = nil
+		}
+	})
+}
+
+// Exclusive makes this test process the only one using the stack until the
+// test that called Require ends. Stop and Kill call it; call it directly before any other
+// disruption (pausing replica replay, flooding a queue).
+func (s *Stack) Exclusive(t testing.TB) {
+	t.Helper()
+	procLock.Lock()
+	defer procLock.Unlock()
+	if s.exclusive {
+		return
+	}
+	if procLock.exclusive == 0 {
+		// Converting the lock drops the shared one first, so two processes
+		// upgrading at once cannot deadlock.
+		if err := syscall.Flock(int(procLock.f.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatalf("stack exclusive lock: %v", err)
+		}
+	}
+	procLock.exclusive++
+	s.exclusive = true
 }
 
 // Stop stops a component gracefully, as an operator would.
-func (s *Stack) Stop(t testing.TB, name string) { s.control(t, "stop", name) }
+func (s *Stack) Stop(t testing.TB, name string) {
+	s.Exclusive(t)
+	s.control(t, "stop", name)
+}
 
 // Kill kills a component with SIGKILL: a crash.
-func (s *Stack) Kill(t testing.TB, name string) { s.control(t, "kill", name) }
+func (s *Stack) Kill(t testing.TB, name string) {
+	s.Exclusive(t)
+	s.control(t, "kill", name)
+}
 
 // Start starts a stopped component and returns once it is ready.
 func (s *Stack) Start(t testing.TB, name string) { s.control(t, "start", name) }
