@@ -447,15 +447,19 @@ func (e *environment) status() error {
 	running := pid > 0 && alive(pid)
 	e.say("%s stack: %s (supervisor running: %v)", e.profile, m.Status, running)
 	var names []string
+	rss := rssByGroup()
+	var total int64
 	for _, c := range m.Components {
 		p := readPid(e.path("run", c.Name+".pid"))
 		state := "stopped"
 		if p > 0 && alive(p) {
-			state = "running pid " + strconv.Itoa(p)
+			state = fmt.Sprintf("running pid %-8d RSS %6.1f MiB", p, float64(rss[p])/(1<<20))
+			total += rss[p]
 		}
 		names = append(names, fmt.Sprintf("  %-20s %s", c.Name, state))
 	}
 	sort.Strings(names)
+	names = append(names, fmt.Sprintf("  %-20s %38.1f MiB", "total RSS", float64(total)/(1<<20)))
 	e.outMu.Lock()
 	fmt.Fprintln(e.out, strings.Join(names, "\n"))
 	e.outMu.Unlock()
