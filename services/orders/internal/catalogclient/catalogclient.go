@@ -83,20 +83,24 @@ func (c *Client) Products(ctx context.Context, ids []int64) (map[int64]orders.Pr
 	return out, nil
 }
 
+type reservationRequest struct {
+	OrderID string        `json:"order_id"`
+	Items   []orders.Line `json:"items"`
+}
+
 type reservation struct {
 	OrderID string                   `json:"order_id"`
 	Status  orders.ReservationStatus `json:"status"`
-	Items   []orders.Line            `json:"items,omitempty"`
 }
 
 // Reserve implements orders.Catalog.
 func (c *Client) Reserve(ctx context.Context, orderID string, lines []orders.Line) (orders.ReservationStatus, error) {
 	var out reservation
-	if err := c.do(ctx, http.MethodPost, "/internal/reservations", reservation{OrderID: orderID, Items: lines}, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/internal/reservations", reservationRequest{OrderID: orderID, Items: lines}, &out); err != nil {
 		return "", err
 	}
 	switch out.Status {
-	case orders.Reserved, orders.OutOfStock:
+	case orders.Reserved, orders.OutOfStock, orders.Released:
 		return out.Status, nil
 	}
 	return "", fmt.Errorf("catalog reservation for %s answered status %q", orderID, out.Status)
@@ -177,11 +181,11 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string
 	case resp.StatusCode >= 300:
 		// A 4xx from the catalog is a request it will never accept; the
 		// orders service checked its inputs, so this is a contract breach.
-		return final, fmt.Errorf("catalog %s %s: %s: %s", method, path, resp.Status, truncate(b))
+		return final, fmt.Errorf("catalog %s %s: %s: %s: %w", method, path, resp.Status, truncate(b), orders.ErrCatalogRefused)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			return final, fmt.Errorf("catalog %s %s: decode: %w", method, path, err)
+			return final, fmt.Errorf("catalog %s %s: decode: %w: %w", method, path, err, orders.ErrCatalogRefused)
 		}
 	}
 	return final, nil

@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -25,7 +26,15 @@ type ReservationStatus string
 const (
 	Reserved   ReservationStatus = "reserved"
 	OutOfStock ReservationStatus = "out_of_stock"
+	// Released: this order's reservation was made and given back before;
+	// only a declined payment does that, so a redelivery lands here.
+	Released ReservationStatus = "released"
 )
+
+// ErrCatalogRefused is a catalog answer no retry changes (a 4xx to a request
+// the orders service built, or a body it cannot read): a contract breach,
+// a 500 for a client, a dead letter for a worker.
+var ErrCatalogRefused = errors.New("the catalog refused the request")
 
 // Catalog is the part of the catalog's internal API orders use. Every call
 // is idempotent (reservations by order id), so a client may retry them.

@@ -292,12 +292,19 @@ func (w *Worker) Process(ctx context.Context, m kafka.Message) (err error) {
 	}
 
 	res, err := w.catalog.Reserve(ctx, o.ID.String(), o.Lines())
+	if errors.Is(err, orders.ErrCatalogRefused) {
+		return permanentError{fmt.Errorf("reserve stock: %w", err)}
+	}
 	if err != nil {
 		return fmt.Errorf("reserve stock: %w", err)
 	}
 	switch {
 	case res == orders.OutOfStock:
 		o.Status, o.Reason = orders.StatusRejected, orders.ReasonOutOfStock
+	case res == orders.Released:
+		// An earlier delivery declined the payment and gave the stock back,
+		// then died before recording it.
+		o.Status, o.Reason = orders.StatusRejected, orders.ReasonPaymentDeclined
 	case orders.PaymentApproved(o):
 		o.Status = orders.StatusConfirmed
 	default:
