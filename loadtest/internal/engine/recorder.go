@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"container/heap"
+	"math"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+)
+
+// recorder turns results into histograms and counters. One goroutine adds;
+// the progress line reads under the same lock once a second.
+type recorder struct {
+	mu       sync.Mutex
+	sched    *Schedule
+	names    []string
+	total    *Latencies
+	byName   []*Latencies
+	errs     map[string]int64
+	errsBy   []map[string]int64
+	codes    map[int]int64
+	stages   []*stageRec
+	seconds  []*secondRec
+	slowest  slowHeap
+	slowN    int
+	sendLag  *Latencies
+	service  *Latencies
+	measured int64 // results outside the warm-up
+	failed   int64
+	done     int64
+}
+
+type stageRec struct {
+	lat                *Latencies
+	ok, sent, errs     int64
+	errKinds           map[string]int64
+	firstEnd, lastEnd  time.Duration
+	firstSent, lastSnt time.Duration
+}
+
+type secondRec struct {
+	lat              *Latencies
+	sent, ok, failed int64
+}
+
+func newRecorder(s *Schedule, names []string, slowN int) *recorder {
+	r := &recorder{
+		sched: s, names: names, total: NewLatencies(), errs: map[string]int64{},
+		codes: map[int]int64{}, slowN: slowN, sendLag: NewLatencies(), service: NewLatencies(),
+	}
+	for range names {
+		r.byName = append(r.byName, NewLatencies())
+		r.errsBy = append(r.errsBy, map[string]int64{})
+	}
+	for range s.Stages() {
+		r.stages = append(r.stages, &stageRec{lat: NewLatencies(), errKinds: map[string]int64{}, firstEnd: -1, firstSent: -1})
+	}
+	return r
+}
+
+// sample is one finished request, with every time an offset from the start.
+type sample struct {
+	kind             int
+	seq              uint64
+	due, sent, end   time.Duration
+	code             int
+	errKind          string
+	method, url, tid string
+}
+
+func (r *recorder) second(t time.Duration) *secondRec {
+	i := max(int(t/time.Second), 0)
+	for len(r.seconds) <= i {
+		r.seconds = append(r.seconds, &secondRec{lat: newCoarse()})
+	}
+	return r.seconds[i]
+}
+
+func (r *recorder) add(s sample) {
+	lat := s.end - s.due
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done++
+	r.sendLag.Record(s.sent - s.due)
+	si := r.sched.StageOf(s.seq)
+	st := r.stages[si]
+	st.sent++
+	if st.firstSent < 0 {
+		st.firstSent = s.sent
+	}
+	st.lastSnt = s.sent
+	st.lat.Record(lat)
+	r.second(s.sent).sent++
+	sec := r.second(s.due)
+	sec.lat.Record(lat)
+	if s.errKind == "" {
+		st.ok++
+		if st.firstEnd < 0 || s.end < st.firstEnd {
+			st.firstEnd = s.end
+		}
+		st.lastEnd = max(st.lastEnd, s.end)
+		r.second(s.end).ok++
+	} else {
+		st.errs++
+		st.errKinds[s.errKind]++
+		r.second(s.end).failed++
+	}
+	if r.sched.Stages()[si].Warmup {
+		return
+	}
+	r.measured++
+	r.total.Record(lat)
+	r.service.Record(s.end - s.sent)
+	if s.kind >= 0 && s.kind < len(r.byName) {
+		r.byName[s.kind].Record(lat)
+	}
+	if s.code != 0 {
+		r.codes[s.code]++
+	}
+	if s.errKind != "" {
+		r.failed++
+		r.errs[s.errKind]++
+		if s.kind >= 0 && s.kind < len(r.errsBy) {
+			r.errsBy[s.kind][s.errKind]++
+		}
+	}
+	if r.slowN > 0 && (len(r.slowest) < r.slowN || lat > r.slowest[0].lat) {
+		name := ""
+		if s.kind >= 0 && s.kind < len(r.names) {
+			name = r.names[s.kind]
+		}
+		heap.Push(&r.slowest, slowItem{lat: lat, req: SlowRequest{
+			Name: name, Method: s.method, URL: s.url, Status: s.code, Error: s.errKind,
+			LatencyMS: ms(lat), IntendedAt: s.due.Seconds(), TraceID: s.tid,
+		}})
+		if len(r.slowest) > r.slowN {
+			heap.Pop(&r.slowest)
+		}
+	}
+}
+
+// snapshot is what the progress line shows.
+type snapshot struct {
+	done, failed int64
+	p50, p99     time.Duration
+	last         *secondRec
+}
+
+func (r *recorder) snapshot(lastSecond int) snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := snapshot{done: r.done, failed: r.failed, p50: r.total.Quantile(0.5), p99: r.total.Quantile(0.99)}
+	if lastSecond >= 0 && lastSecond < len(r.seconds) {
+		c := *r.seconds[lastSecond]
+		s.last = &c
+	}
+	return s
+}
+
+// result fills in everything the recorder knows; the caller adds the
+// generator's own numbers.
+func (r *recorder) result(elapsed time.Duration) *Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &Result{
+		Scheduled:   r.sched.Total(),
+		Total:       r.total.Summary(),
+		ServiceTime: r.service.Summary(),
+		Errors:      r.errs,
+		Spectrum:    r.total.Spectrum(),
+		StatusCode:  map[string]int64{},
+	}
+	res.Total.Errors = r.failed
+	if r.measured > 0 {
+		res.ErrorRate = float64(r.failed) / float64(r.measured)
+	}
+	for code, n := range r.codes {
+		res.StatusCode[itoa(code)] = n
+	}
+	for i, name := range r.names {
+		sum := r.byName[i].Summary()
+		for _, n := range r.errsBy[i] {
+			sum.Errors += n
+		}
+		res.Requests = append(res.Requests, RequestResult{Name: name, Latency: sum, Errors: r.errsBy[i]})
+	}
+	for i, st := range r.stages {
+		res.Stages = append(res.Stages, r.stageResult(i, st, elapsed))
+	}
+	for i, sec := range r.seconds {
+		from := time.Duration(i) * time.Second
+		res.Seconds = append(res.Seconds, Second{
+			T: i, TargetRPS: r.sched.Hits(from+time.Second) - r.sched.Hits(from),
+			Sent: sec.sent, OK: sec.ok, Errors: sec.failed,
+			P50: ms(sec.lat.Quantile(0.5)), P99: ms(sec.lat.Quantile(0.99)), Max: ms(sec.lat.Max()),
+		})
+	}
+	slow := append([]slowItem(nil), r.slowest...)
+	sort.Slice(slow, func(i, j int) bool { return slow[i].lat > slow[j].lat })
+	for _, s := range slow {
+		res.Slowest = append(res.Slowest, s.req)
+	}
+	return res
+}
+
+func (r *recorder) stageResult(i int, st *stageRec, elapsed time.Duration) StageResult {
+	def := r.sched.Stages()[i]
+	start := r.sched.StageStart(i)
+	dur := def.Duration
+	if elapsed < start+dur { // the run stopped inside this stage
+		dur = max(elapsed-start, 0)
+	}
+	target := (def.From + def.To) / 2
+	out := StageResult{
+		Name: def.Name, Warmup: def.Warmup, StartS: start.Seconds(), DurationS: dur.Seconds(),
+		TargetRPS: target, Latency: st.lat.Summary(), Errors: st.errKinds,
+	}
+	out.Latency.Errors = st.errs
+	if dur <= 0 {
+		out.Saturated = target > 0
+		return out
+	}
+	out.SentRPS = float64(st.sent) / dur.Seconds()
+	// Successful responses over the time they took to come back: a server
+	// that keeps up answers them over the stage's own length; one that does
+	// not spreads them over longer, and the rate it managed is what is left.
+	span := dur
+	if st.ok >= 2 {
+		n := float64(st.ok)
+		spread := time.Duration(float64(st.lastEnd-st.firstEnd) * n / (n - 1))
+		span = max(span, spread)
+	}
+	out.AchievedRPS = float64(st.ok) / span.Seconds()
+	scheduled := r.sched.Hits(start+def.Duration) - r.sched.Hits(start)
+	if elapsed < start+def.Duration { // aborted: nothing past the stop was even sent
+		out.Saturated = true
+	}
+	if target > 0 {
+		out.AchievedRatio = out.AchievedRPS / target
+		// Whole-number request counts cannot reach 99 % of a fraction: a
+		// stage of 10 s at 0.15/s schedules 1.5 requests and sends 1.
+		if float64(st.ok) < math.Floor(scheduled+1e-6) {
+			out.AchievedRatio = min(out.AchievedRatio, float64(st.ok)/scheduled)
+		}
+		out.Saturated = out.Saturated || out.AchievedRatio < 0.99
+	}
+	return out
+}
+
+// slowHeap is a min-heap on latency: the root is the fastest of the slow.
+type slowItem struct {
+	lat time.Duration
+	req SlowRequest
+}
+type slowHeap []slowItem
+
+func (h slowHeap) Len() int           { return len(h) }
+func (h slowHeap) Less(i, j int) bool { return h[i].lat < h[j].lat }
+func (h slowHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *slowHeap) Push(x any)        { *h = append(*h, x.(slowItem)) }
+func (h *slowHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// stripFragment removes the bookkeeping fragment from a target URL.
+func stripFragment(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Fragment = ""
+	return u.String()
+}
