@@ -447,3 +447,17 @@ func TestUnknownPolicyIsRejected(t *testing.T) {
 		t.Fatal("want an error")
 	}
 }
+
+func TestAnUnreachableMemberIsEjectedAtOnce(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	p := newTestPool(t, RoundRobin, 2, clk)
+	a, b := p.Members()[0], p.Members()[1]
+	a.Acquire().Done(Unreachable)
+	if !a.Ejected() {
+		t.Fatal("a refused connection should eject at once")
+	}
+	b.Acquire().Done(Unreachable)
+	if b.Ejected() {
+		t.Fatal("the last member in service must stay")
+	}
+}

@@ -70,6 +70,10 @@ const (
 	// Dropped: the caller gave up (client went away); tells nothing about
 	// the member.
 	Dropped
+	// Unreachable: the connection was refused or could not be made. No
+	// process listens, so the member is ejected at once rather than after
+	// EjectAfter tries (unless it is the last one in service).
+	Unreachable
 )
 
 // Lease is one request in flight to a member.
@@ -105,12 +109,16 @@ func (l *Lease) Done(o Outcome) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.requests++
-	if o == Failure {
+	if o == Failure || o == Unreachable {
 		m.failures++
 		// A fast failure must not make a broken member look fast.
 		rtt = math.Max(rtt, failurePenalty.Seconds())
 		m.consecFails++
-		if m.pool.opts.EjectAfter > 0 && m.consecFails >= m.pool.opts.EjectAfter && m.pool.mayEject(m) {
+		threshold := m.pool.opts.EjectAfter
+		if o == Unreachable {
+			threshold = 1
+		}
+		if m.pool.opts.EjectAfter > 0 && m.consecFails >= threshold && !m.Ejected() && m.pool.mayEject(m) {
 			m.ejectLocked(now)
 		}
 	} else {

@@ -120,8 +120,11 @@ func (t *balancingTransport) try(req *http.Request, m *balancer.Member, attempt 
 		cancel(nil)
 		res := classify(req.Context(), ctx, err)
 		outcome := balancer.Failure
-		if res.label == "dropped" {
+		switch res.label {
+		case "dropped":
 			outcome = balancer.Dropped
+		case "connect_error":
+			outcome = balancer.Unreachable
 		}
 		lease.Done(outcome)
 		return nil, res
