@@ -1,4 +1,4 @@
-package orders
+package orders_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/problem"
+	. "github.com/scaleshop/scaleshop/services/orders/internal/orders"
+	"github.com/scaleshop/scaleshop/services/orders/internal/orders/orderstest"
 )
 
 func TestValidate(t *testing.T) {
@@ -106,97 +108,16 @@ func TestMergeNewestFirst(t *testing.T) {
 	}
 }
 
-// fakeStore keeps orders in memory and implements the idempotency rule as
-// the real store does: the first writer of a key wins, a racer gets the
-// winner's order (or a mismatch).
-type fakeStore struct {
-	mu     sync.Mutex
-	orders map[ID]*Order
-	keys   map[string]struct {
-		hash string
-		id   ID
-	}
-	placed int
-}
-
-func newFakeStore() *fakeStore {
-	return &fakeStore{orders: map[ID]*Order{}, keys: map[string]struct {
-		hash string
-		id   ID
-	}{}}
-}
-
-func (f *fakeStore) Place(_ context.Context, p Placement) (*Order, bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if p.Key != "" {
-		k := p.Order.CustomerID + "\x00" + p.Key
-		if prev, ok := f.keys[k]; ok {
-			if prev.hash != p.RequestHash {
-				return nil, false, ErrIdempotencyMismatch
-			}
-			return f.orders[prev.id], false, nil
-		}
-		f.keys[k] = struct {
-			hash string
-			id   ID
-		}{p.RequestHash, p.Order.ID}
-	}
-	o := p.Order
-	f.orders[o.ID] = &o
-	f.placed++
-	return &o, true, nil
-}
-
-func (f *fakeStore) ByKey(_ context.Context, _ int, customer, key string) (*Order, string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	prev, ok := f.keys[customer+"\x00"+key]
-	if !ok {
-		return nil, "", problem.ErrNotFound
-	}
-	return f.orders[prev.id], prev.hash, nil
-}
-
-func (f *fakeStore) Get(_ context.Context, id ID) (*Order, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if o, ok := f.orders[id]; ok {
-		c := *o
-		return &c, nil
-	}
-	return nil, problem.ErrNotFound
-}
-
-func (f *fakeStore) ListCustomer(context.Context, int, string, *Cursor, int) ([]Order, error) {
-	return nil, nil
-}
-func (f *fakeStore) ListAll(context.Context, *Cursor, int) ([]Order, error) { return nil, nil }
-
-type fakeCatalog map[int64]Product
-
-func (c fakeCatalog) Products(_ context.Context, ids []int64) (map[int64]Product, error) {
-	out := map[int64]Product{}
-	for _, id := range ids {
-		if p, ok := c[id]; ok {
-			out[id] = p
-		}
-	}
-	return out, nil
-}
-func (fakeCatalog) Reserve(context.Context, string, []Line) (ReservationStatus, error) {
-	return Reserved, nil
-}
-func (fakeCatalog) Release(context.Context, string) error { return nil }
-
-type fixedBacklog bool
-
-func (b fixedBacklog) Over(int) bool { return bool(b) }
-
-var catalog = fakeCatalog{1: {ID: 1, PriceCents: 250, Currency: "USD"}, 2: {ID: 2, PriceCents: 1000, Currency: "USD"}, 3: {ID: 3, PriceCents: 5, Currency: "EUR"}}
+var catalog = func() *orderstest.Catalog {
+	c := orderstest.NewCatalog(0, 0)
+	c.Items[1] = Product{ID: 1, PriceCents: 250, Currency: "USD"}
+	c.Items[2] = Product{ID: 2, PriceCents: 1000, Currency: "USD"}
+	c.Items[3] = Product{ID: 3, PriceCents: 5, Currency: "EUR"}
+	return c
+}()
 
 func TestPlacePricesAndShards(t *testing.T) {
-	svc := NewService(newFakeStore(), catalog, fixedBacklog(false), 8)
+	svc := NewService(orderstest.NewStore(), catalog, orderstest.Backlog(false), 8)
 	o, created, err := svc.Place(context.Background(), Identity{CustomerID: "alice"}, "", []Line{{1, 2}, {2, 1}})
 	if err != nil || !created {
 		t.Fatalf("Place = %v, %v", created, err)
@@ -213,8 +134,8 @@ func TestPlacePricesAndShards(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
-	store := newFakeStore()
-	svc := NewService(store, catalog, fixedBacklog(false), 8)
+	store := orderstest.NewStore()
+	svc := NewService(store, catalog, orderstest.Backlog(false), 8)
 	ctx := context.Background()
 	alice := Identity{CustomerID: "alice"}
 	first, created, err := svc.Place(ctx, alice, "k1", []Line{{1, 1}, {2, 1}})
@@ -236,18 +157,18 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatalf("another customer's key: %v %v %v", bobs, created, err)
 	}
 	// A replay is answered even when the shard refuses new orders.
-	svc.backlog = fixedBacklog(true)
+	svc = NewService(store, catalog, orderstest.Backlog(true), 8)
 	if again, _, err := svc.Place(ctx, alice, "k1", []Line{{1, 1}, {2, 1}}); err != nil || again.ID != first.ID {
 		t.Fatalf("replay under back pressure: %v %v", again, err)
 	}
-	if store.placed != 2 {
-		t.Fatalf("%d orders written, want 2", store.placed)
+	if store.Placed != 2 {
+		t.Fatalf("%d orders written, want 2", store.Placed)
 	}
 }
 
 func TestIdempotencyKeyRace(t *testing.T) {
-	store := newFakeStore()
-	svc := NewService(store, catalog, fixedBacklog(false), 8)
+	store := orderstest.NewStore()
+	svc := NewService(store, catalog, orderstest.Backlog(false), 8)
 	var wg sync.WaitGroup
 	ids := make([]ID, 16)
 	for i := range ids {
@@ -266,13 +187,13 @@ func TestIdempotencyKeyRace(t *testing.T) {
 			t.Fatalf("racing requests got different orders: %v", ids)
 		}
 	}
-	if store.placed != 1 {
-		t.Fatalf("%d orders written, want 1", store.placed)
+	if store.Placed != 1 {
+		t.Fatalf("%d orders written, want 1", store.Placed)
 	}
 }
 
 func TestBackPressureRefusesWith503AndRetryAfter(t *testing.T) {
-	svc := NewService(newFakeStore(), catalog, fixedBacklog(true), 8)
+	svc := NewService(orderstest.NewStore(), catalog, orderstest.Backlog(true), 8)
 	_, _, err := svc.Place(context.Background(), Identity{CustomerID: "alice"}, "", []Line{{1, 1}})
 	d := problem.From(err)
 	if d.Status != http.StatusServiceUnavailable || d.RetryAfter <= 0 {
@@ -281,7 +202,7 @@ func TestBackPressureRefusesWith503AndRetryAfter(t *testing.T) {
 }
 
 func TestGetHidesOtherCustomersOrders(t *testing.T) {
-	svc := NewService(newFakeStore(), catalog, fixedBacklog(false), 8)
+	svc := NewService(orderstest.NewStore(), catalog, orderstest.Backlog(false), 8)
 	ctx := context.Background()
 	o, _, err := svc.Place(ctx, Identity{CustomerID: "alice"}, "", []Line{{1, 1}})
 	if err != nil {
