@@ -86,8 +86,8 @@ func normaliseAttributes(raw json.RawMessage) (json.RawMessage, error) {
 	if err := dec.Decode(&obj); err != nil || obj == nil {
 		return nil, fmt.Errorf("must be a JSON object")
 	}
-	if hasNUL(obj) {
-		return nil, fmt.Errorf("must not contain NUL characters")
+	if unstorable(obj) {
+		return nil, fmt.Errorf("must not contain NUL characters, invalid UTF-8 or numbers beyond float64")
 	}
 	out, err := json.Marshal(obj)
 	if err != nil {
@@ -96,25 +96,27 @@ func normaliseAttributes(raw json.RawMessage) (json.RawMessage, error) {
 	return out, nil
 }
 
-func hasNUL(v any) bool {
+func unstorable(v any) bool {
 	switch t := v.(type) {
 	case string:
 		return strings.ContainsRune(t, 0) || !utf8.ValidString(t)
 	case map[string]any:
 		for k, e := range t {
-			if hasNUL(k) || hasNUL(e) {
+			if unstorable(k) || unstorable(e) {
 				return true
 			}
 		}
 	case []any:
 		for _, e := range t {
-			if hasNUL(e) {
+			if unstorable(e) {
 				return true
 			}
 		}
 	case json.Number:
-		// jsonb stores numbers as numeric; reject what numeric cannot hold.
-		return len(t) > 100
+		// jsonb stores numbers as numeric, which overflows far below what
+		// JSON can write: keep to what a float64 holds.
+		_, err := strconv.ParseFloat(string(t), 64)
+		return err != nil
 	}
 	return false
 }
