@@ -29,7 +29,8 @@ func CatalogAccess(r *http.Request, id *auth.Identity) int {
 }
 
 // OrdersAccess: every order route needs a token; the listing across all
-// customers (GET /api/orders?all=true) needs an admin.
+// customers (GET /api/orders?all=true, which the orders service spells
+// ?scope=all) needs an admin.
 func OrdersAccess(r *http.Request, id *auth.Identity) int {
 	if id == nil {
 		return http.StatusUnauthorized
@@ -40,11 +41,18 @@ func OrdersAccess(r *http.Request, id *auth.Identity) int {
 	return 0
 }
 
-// asksForAll treats any value of "all" other than false/0 as asking, so a
-// spelling the orders service might read differently cannot slip past.
+// asksForAll treats any value of "all" other than false/0, and any scope
+// other than own, as asking: a spelling the orders service might read
+// differently cannot slip past.
 func asksForAll(r *http.Request) bool {
-	for _, v := range r.URL.Query()["all"] {
+	q := r.URL.Query()
+	for _, v := range q["all"] {
 		if v != "false" && v != "0" {
+			return true
+		}
+	}
+	for _, v := range q["scope"] {
+		if v != "" && v != "own" {
 			return true
 		}
 	}
