@@ -120,15 +120,15 @@ func (c *Cache) Get(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.
 		return c.inner.Get(ctx, id, o)
 	}
 	key := ProductKey(id)
-	if it, ok := c.get(ctx, key); ok {
-		if p, found, err := decodeProduct(it.Value); err == nil {
-			if !found {
-				return catalog.Product{}, catalog.FromCache, notFound(id)
-			}
-			return p, catalog.FromCache, nil
-		}
+	if p, ok, err := c.cachedProduct(ctx, key, id); ok {
+		return p, catalog.FromCache, err
 	}
 	return load(c, ctx, key, func(lctx context.Context) (catalog.Product, catalog.Source, error) {
+		// Look again: this request may have missed just before another
+		// one's load filled the key and left the flight.
+		if p, ok, err := c.cachedProduct(lctx, key, id); ok {
+			return p, catalog.FromCache, err
+		}
 		p, src, err := c.inner.Get(lctx, id, o)
 		switch {
 		case errors.Is(err, problem.ErrNotFound):
@@ -158,6 +158,23 @@ func load[T any](c *Cache, ctx context.Context, key string,
 	})
 	l, _ := v.(loaded)
 	return l.v, l.src, err
+}
+
+// cachedProduct reads key; ok is false on a miss. A tombstone is a hit
+// whose error is not found.
+func (c *Cache) cachedProduct(ctx context.Context, key string, id int64) (catalog.Product, bool, error) {
+	it, ok := c.get(ctx, key)
+	if !ok {
+		return catalog.Product{}, false, nil
+	}
+	p, found, err := decodeProduct(it.Value)
+	switch {
+	case err != nil:
+		return p, false, nil
+	case !found:
+		return p, true, notFound(id)
+	}
+	return p, true, nil
 }
 
 func notFound(id int64) error { return fmt.Errorf("%w: no product %d", problem.ErrNotFound, id) }
@@ -227,16 +244,13 @@ func (c *Cache) List(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpt
 		return c.inner.List(ctx, q, o)
 	}
 	key := pageKey(gen, q)
-	if it, ok := c.get(ctx, key); ok {
-		var e pageEntry
-		if json.Unmarshal(it.Value, &e) == nil {
-			items, src, err := c.GetMany(ctx, e.IDs, o)
-			if err == nil && len(items) == len(e.IDs) {
-				return catalog.Page{Items: items, NextCursor: e.Next}, src, nil
-			}
-		}
+	if page, src, ok := c.cachedPage(ctx, key, o); ok {
+		return page, src, nil
 	}
 	return load(c, ctx, key, func(lctx context.Context) (catalog.Page, catalog.Source, error) {
+		if page, src, ok := c.cachedPage(lctx, key, o); ok {
+			return page, src, nil
+		}
 		page, src, err := c.inner.List(lctx, q, o)
 		if err != nil {
 			return page, src, err
@@ -250,6 +264,23 @@ func (c *Cache) List(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpt
 		c.add(lctx, key, b, c.cfg.ListTTL)
 		return page, src, nil
 	})
+}
+
+// cachedPage reads a page entry and its products; ok is false on a miss.
+func (c *Cache) cachedPage(ctx context.Context, key string, o catalog.ReadOpts) (catalog.Page, catalog.Source, bool) {
+	it, ok := c.get(ctx, key)
+	if !ok {
+		return catalog.Page{}, "", false
+	}
+	var e pageEntry
+	if json.Unmarshal(it.Value, &e) != nil {
+		return catalog.Page{}, "", false
+	}
+	items, src, err := c.GetMany(ctx, e.IDs, o)
+	if err != nil || len(items) != len(e.IDs) {
+		return catalog.Page{}, "", false
+	}
+	return catalog.Page{Items: items, NextCursor: e.Next}, src, true
 }
 
 // generation returns the current list generation, creating it when memcached
