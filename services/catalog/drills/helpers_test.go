@@ -65,7 +65,6 @@ func call(t *testing.T, method, url, body string, header ...string) response {
 	return response{status: resp.StatusCode, header: resp.Header, body: b, took: time.Since(start)}
 }
 
-
 func adminHeaders(extra ...string) []string {
 	return append([]string{"X-User-Id", "drill", "X-User-Role", "admin"}, extra...)
 }
