@@ -26,18 +26,28 @@ func (e *env) pending() int {
 	return n
 }
 
+// newDrill takes the stack exclusively (other packages' tests wait), makes
+// products with stock, and makes sure broken, when named, runs again after
+// the test whatever happens.
+func newDrill(t *testing.T, products int, stock int64, broken string) *env {
+	e := newEnv(t)
+	e.stack.Exclusive(t)
+	for i := range products {
+		e.product(stock, int64(1000+100*i))
+	}
+	if broken != "" {
+		e.stack.Restart(t, broken)
+	}
+	return e
+}
+
 // TestDrillWorkerKilledMidStream: kill -9 one of the two workers while
 // hundreds of orders are in flight. Its partitions stall for the session
 // timeout, move to the other worker, which resumes from the committed
 // offsets; messages processed but not committed are redelivered and find
 // their orders already final.
 func TestDrillWorkerKilledMidStream(t *testing.T) {
-	e := newEnv(t)
-	e.stack.Exclusive(t)
-	for i := range 3 {
-		e.product(500, int64(1000+i))
-	}
-	e.stack.Restart(t, "worker-1")
+	e := newDrill(t, 3, 500, "worker-1")
 	urls := e.stack.Endpoints.OrdersURLs
 	const total, killAt = 700, 300
 	reached := make(chan struct{})
@@ -67,12 +77,7 @@ func TestDrillWorkerKilledMidStream(t *testing.T) {
 // Every order is still accepted at the first try (the outbox holds them),
 // and all are published and processed once Kafka is back.
 func TestDrillKafkaDownFor30s(t *testing.T) {
-	e := newEnv(t)
-	e.stack.Exclusive(t)
-	for i := range 3 {
-		e.product(300, int64(2000+i))
-	}
-	e.stack.Restart(t, topology.KafkaBroker)
+	e := newDrill(t, 3, 300, topology.KafkaBroker)
 	urls := e.stack.Endpoints.OrdersURLs
 	e.stack.Stop(t, topology.KafkaBroker)
 	stopped := time.Now()
@@ -105,11 +110,7 @@ func TestDrillKafkaDownFor30s(t *testing.T) {
 // shard over within seconds; nothing is lost or published twice as a
 // different event.
 func TestDrillRelayLeaderKilled(t *testing.T) {
-	e := newEnv(t)
-	e.stack.Exclusive(t)
-	for i := range 2 {
-		e.product(400, int64(3000+i))
-	}
+	e := newDrill(t, 2, 400, "")
 	const shard = 3
 	var shardCustomers []string
 	for i := 0; len(shardCustomers) < 20; i++ {

@@ -1,0 +1,288 @@
+// Command ordersbench measures the order pipeline through the gateway at a
+// steady (open-model) rate: accept latency (POST -> 202, measured from the
+// moment each request was due, not when it was sent) and accept->final
+// latency (the order's own timestamps: created_at at the 202, updated_at at
+// the worker's decision), read back with the long poll.
+//
+//	ordersbench -stack .state/test/stack.json -rates 100,200,400 -duration 30s
+//
+// It makes its own products (admin dev token) with stock that never runs
+// out, and its own customers (one dev token each).
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/scaleshop/scaleshop/infra/lifecycle"
+	"github.com/scaleshop/scaleshop/infra/topology"
+)
+
+func main() {
+	lifecycle.Main("ordersbench", func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+		return run(ctx, os.Args[1:], getenv, stdout)
+	})
+}
+
+type options struct {
+	gateway   string
+	rates     []int
+	duration  time.Duration
+	customers int
+	maxFlight int
+}
+
+func parse(args []string, getenv func(string) string) (options, error) {
+	fs := flag.NewFlagSet("ordersbench", flag.ContinueOnError)
+	stack := fs.String("stack", getenv("SCALESHOP_STACK"), "stack.json of the stack to measure")
+	gateway := fs.String("gateway", "", "gateway URL (default: from -stack)")
+	rates := fs.String("rates", "100", "comma-separated steady rates, orders/s, one step each")
+	o := options{}
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of each step")
+	fs.IntVar(&o.customers, "customers", 200, "distinct customers (spread over the shards)")
+	fs.IntVar(&o.maxFlight, "max-in-flight", 1000, "requests in flight before the generator gives up on a step")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.gateway = *gateway
+	if o.gateway == "" {
+		if *stack == "" {
+			return o, errors.New("give -gateway or -stack (or set SCALESHOP_STACK)")
+		}
+		m, err := topology.ReadManifest(*stack)
+		if err != nil {
+			return o, err
+		}
+		o.gateway = m.Endpoints.GatewayURL
+	}
+	for _, r := range strings.Split(*rates, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(r))
+		if err != nil || n <= 0 {
+			return o, fmt.Errorf("-rates: %q is not a positive rate", r)
+		}
+		o.rates = append(o.rates, n)
+	}
+	return o, nil
+}
+
+type bench struct {
+	opts     options
+	http     *http.Client
+	tokens   []string
+	products []int64
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	opts, err := parse(args, getenv)
+	if err != nil {
+		return err
+	}
+	b := &bench{opts: opts, http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: time.Minute}}}
+	if err := b.setup(ctx); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rate/s\tsent\t202\tother\taccept p50 ms\tp99 ms\tmax ms\tfinal p50 ms\tp99 ms\tmax ms\tconfirmed\trejected\tpending\tgen CPU %\t")
+	for _, rate := range opts.rates {
+		s, err := b.step(ctx, rate)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%.0f\t\n", rate, s.sent, s.accepted, s.other,
+			ms(pct(s.accept, 50)), ms(pct(s.accept, 99)), ms(pct(s.accept, 100)),
+			ms(pct(s.final, 50)), ms(pct(s.final, 99)), ms(pct(s.final, 100)), s.confirmed, s.rejected, s.pending, s.cpu)
+		tw.Flush()
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p/100+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func (b *bench) call(ctx context.Context, method, path, token string, body any, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.opts.gateway+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return resp.StatusCode, err
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func (b *bench) token(ctx context.Context, customer, role string) (string, error) {
+	var tok struct{ Token string }
+	code, err := b.call(ctx, http.MethodPost, "/api/auth/dev-token", "", map[string]string{"customer_id": customer, "role": role}, &tok)
+	if err != nil || code != http.StatusOK {
+		return "", fmt.Errorf("dev token for %s: %d %v (is the stack in dev mode?)", customer, code, err)
+	}
+	return tok.Token, nil
+}
+
+func (b *bench) setup(ctx context.Context) error {
+	run := rand.Uint32()
+	admin, err := b.token(ctx, "bench-admin", "admin")
+	if err != nil {
+		return err
+	}
+	for i := range 20 {
+		var p struct{ ID int64 }
+		code, err := b.call(ctx, http.MethodPost, "/api/products", admin, map[string]any{
+			"sku": fmt.Sprintf("bench-%x-%d", run, i), "name": "bench product", "description": "made by ordersbench",
+			"category": "bench", "price_cents": 100 + i, "currency": "USD", "stock": 1_000_000_000, "attributes": map[string]any{},
+		}, &p)
+		if err != nil || code != http.StatusCreated {
+			return fmt.Errorf("create product: %d %v", code, err)
+		}
+		b.products = append(b.products, p.ID)
+	}
+	for i := range b.opts.customers {
+		tok, err := b.token(ctx, fmt.Sprintf("bench-%x-%d", run, i), "customer")
+		if err != nil {
+			return err
+		}
+		b.tokens = append(b.tokens, tok)
+	}
+	return nil
+}
+
+type result struct {
+	sent, accepted, other        int
+	accept, final                []time.Duration
+	confirmed, rejected, pending int
+	cpu                          float64
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+type placed struct {
+	id    string
+	token string
+}
+
+// step sends rate orders/s for the duration on an open model: request i is
+// due at start + i/rate whatever happened to the earlier ones, and its
+// latency is counted from then.
+func (b *bench) step(ctx context.Context, rate int) (result, error) {
+	var (
+		res      result
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		orders   []placed
+		inFlight = make(chan struct{}, b.opts.maxFlight)
+	)
+	n := int(b.opts.duration.Seconds() * float64(rate))
+	cpu0, wall0 := cpuTime(), time.Now()
+	start := time.Now().Add(50 * time.Millisecond)
+	for i := range n {
+		due := start.Add(time.Duration(float64(i) * float64(time.Second) / float64(rate)))
+		if d := time.Until(due); d > 0 {
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		select {
+		case inFlight <- struct{}{}:
+		default:
+			return res, fmt.Errorf("%d requests in flight at %d/s: the system (or this generator) cannot keep up; lower the rate", b.opts.maxFlight, rate)
+		}
+		res.sent++
+		wg.Go(func() {
+			defer func() { <-inFlight }()
+			tok := b.tokens[i%len(b.tokens)]
+			lines := []map[string]any{{"product_id": b.products[rand.IntN(len(b.products))], "quantity": 1 + rand.IntN(3)}}
+			var o struct{ ID string }
+			code, err := b.call(ctx, http.MethodPost, "/api/orders", tok, map[string]any{"items": lines}, &o)
+			lat := time.Since(due)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || code != http.StatusAccepted {
+				res.other++
+				return
+			}
+			res.accepted++
+			res.accept = append(res.accept, lat)
+			orders = append(orders, placed{o.ID, tok})
+		})
+	}
+	wg.Wait()
+	res.cpu = 100 * float64(cpuTime()-cpu0) / float64(time.Since(wall0)) / 2 // of the machine's 2 cores
+	// Read every order back with the long poll; the order's own timestamps
+	// give accept -> final.
+	sem := make(chan struct{}, 32)
+	for _, p := range orders {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var o struct {
+				Status    string
+				CreatedAt time.Time `json:"created_at"`
+				UpdatedAt time.Time `json:"updated_at"`
+			}
+			code, err := b.call(ctx, http.MethodGet, "/api/orders/"+p.id+"?wait=10s", p.token, nil, &o)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil || code != http.StatusOK || o.Status == "pending":
+				res.pending++
+			default:
+				if o.Status == "confirmed" {
+					res.confirmed++
+				} else {
+					res.rejected++
+				}
+				res.final = append(res.final, o.UpdatedAt.Sub(o.CreatedAt))
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(res.accept)
+	slices.Sort(res.final)
+	return res, nil
+}
