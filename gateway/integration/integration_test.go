@@ -35,14 +35,15 @@ var client = &http.Client{
 // a slow answer does not slow the sender) until stop is closed, and
 // reports what came back.
 type load struct {
+	token      string
 	ok, failed atomic.Int64
 	servedBy   sync.Map // X-Served-By -> *atomic.Int64
 	firstErr   atomic.Value
 	wg         sync.WaitGroup
 }
 
-func startLoad(base, path string, rate int, stop <-chan struct{}) *load {
-	l := &load{}
+func startLoad(t *testing.T, base, path string, rate int, stop <-chan struct{}) *load {
+	l := &load{token: devToken(t, base, t.Name())}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -65,7 +66,9 @@ func startLoad(base, path string, rate int, stop <-chan struct{}) *load {
 }
 
 func (l *load) one(u string) {
-	resp, err := client.Get(u)
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Authorization", "Bearer "+l.token)
+	resp, err := client.Do(req)
 	if err != nil {
 		l.fail(err)
 		return
@@ -79,6 +82,23 @@ func (l *load) one(u string) {
 	l.ok.Add(1)
 	n, _ := l.servedBy.LoadOrStore(resp.Header.Get("X-Served-By"), new(atomic.Int64))
 	n.(*atomic.Int64).Add(1)
+}
+
+// devToken gets a customer token, so the drill's load has its own rate-limit
+// bucket instead of sharing 127.0.0.1's with every other test.
+func devToken(t *testing.T, base, customer string) string {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"customer_id": customer, "role": "customer"})
+	resp, err := client.Post(base+"/api/auth/dev-token", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
+		t.Fatalf("dev token: %s %v", resp.Status, err)
+	}
+	return out.Token
 }
 
 func (l *load) fail(err error) {
@@ -177,7 +197,7 @@ func TestKillACloneUnderLoadFailsNoRequest(t *testing.T) {
 	stack.Restart(t, victim) // a safety net: it runs again whatever happens
 
 	stop := make(chan struct{})
-	l := startLoad(stack.Endpoints.GatewayURL, "/api/products?limit=5", 200, stop)
+	l := startLoad(t, stack.Endpoints.GatewayURL, "/api/products?limit=5", 200, stop)
 	stacktest.Eventually(t, 10*time.Second, "both clones serving", func() error {
 		if l.served("catalog-1") == 0 || l.served(victim) == 0 {
 			return fmt.Errorf("served: catalog-1 %d, %s %d", l.served("catalog-1"), victim, l.served(victim))
@@ -228,7 +248,7 @@ func TestASlowCloneGetsLittleTraffic(t *testing.T) {
 	// The real clones answer a cached read in ~1-3 ms; this one takes 30 ms.
 	addTestMember(t, stack, "slow-clone", 30*time.Millisecond)
 	stop := make(chan struct{})
-	l := startLoad(stack.Endpoints.GatewayURL, "/api/products?limit=5", 200, stop)
+	l := startLoad(t, stack.Endpoints.GatewayURL, "/api/products?limit=5", 200, stop)
 	time.Sleep(10 * time.Second) // the measurement window, not a wait for async work
 	close(stop)
 	l.wg.Wait()
@@ -247,7 +267,7 @@ func TestDrainCutsNoRequest(t *testing.T) {
 	stack := stacktest.Require(t)
 	u, hits := addTestMember(t, stack, "draining-clone", 300*time.Millisecond)
 	stop := make(chan struct{})
-	l := startLoad(stack.Endpoints.GatewayURL, "/api/products?limit=5", 100, stop)
+	l := startLoad(t, stack.Endpoints.GatewayURL, "/api/products?limit=5", 100, stop)
 	defer func() { close(stop); l.wg.Wait() }()
 	stacktest.Eventually(t, 10*time.Second, "requests in flight to the member", func() error {
 		if m, _ := member(t, stack, "catalog", u); m.InFlight == 0 {
@@ -306,7 +326,7 @@ func TestACloneAddedAtRuntimeTakesTraffic(t *testing.T) {
 		t.Fatalf("after scale-out the catalog pool has %d members", len(pool.Members))
 	}
 	stop := make(chan struct{})
-	l := startLoad(stack.Endpoints.GatewayURL, "/api/products?limit=5", 200, stop)
+	l := startLoad(t, stack.Endpoints.GatewayURL, "/api/products?limit=5", 200, stop)
 	stacktest.Eventually(t, 10*time.Second, "catalog-3 serving through the gateway", func() error {
 		if n := l.served("catalog-3"); n < 50 {
 			return fmt.Errorf("catalog-3 served %d", n)
