@@ -25,8 +25,8 @@ const (
 // StatusKind names an HTTP error status: "http 503".
 func StatusKind(code int) string { return "http " + strconv.Itoa(code) }
 
-// classify maps a transport error to its kind by its value, not its text.
-func classify(err error) string {
+// KindOf maps a transport error to its kind by its value, not its text.
+func KindOf(err error) string {
 	var ne net.Error
 	switch {
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
@@ -64,7 +64,7 @@ func (t *errorTap) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil && seq != "" {
-		kind := classify(err)
+		kind := KindOf(err)
 		// Nothing here cancels a request but the client's timeout, which
 		// may show as "request canceled" before its context says so.
 		if dl, ok := req.Context().Deadline(); ok && !time.Now().Before(dl) || req.Context().Err() != nil {

@@ -32,11 +32,13 @@ type recorder struct {
 }
 
 type stageRec struct {
-	lat                *Latencies
-	ok, sent, errs     int64
-	errKinds           map[string]int64
-	firstEnd, lastEnd  time.Duration
-	firstSent, lastSnt time.Duration
+	lat            *Latencies
+	ok, sent, errs int64
+	errKinds       map[string]int64
+	// The stage's hits are first .. first+count-1. The latencies of the
+	// first and the last tenth of them tell whether a queue grew.
+	first, count uint64
+	head, tail   *Latencies
 }
 
 type secondRec struct {
@@ -53,8 +55,12 @@ func newRecorder(s *Schedule, names []string, slowN int) *recorder {
 		r.byName = append(r.byName, NewLatencies())
 		r.errsBy = append(r.errsBy, map[string]int64{})
 	}
-	for range s.Stages() {
-		r.stages = append(r.stages, &stageRec{lat: NewLatencies(), errKinds: map[string]int64{}, firstEnd: -1, firstSent: -1})
+	for i := range s.Stages() {
+		first, next := s.FirstHit(i), s.FirstHit(i+1)
+		r.stages = append(r.stages, &stageRec{
+			lat: NewLatencies(), errKinds: map[string]int64{}, first: first, count: next - first,
+			head: newCoarse(), tail: newCoarse(),
+		})
 	}
 	return r
 }
@@ -86,20 +92,20 @@ func (r *recorder) add(s sample) {
 	si := r.sched.StageOf(s.seq)
 	st := r.stages[si]
 	st.sent++
-	if st.firstSent < 0 {
-		st.firstSent = s.sent
-	}
-	st.lastSnt = s.sent
 	st.lat.Record(lat)
+	if w := st.window(); w > 0 {
+		switch pos := s.seq - st.first; {
+		case pos < w:
+			st.head.Record(lat)
+		case pos >= st.count-w:
+			st.tail.Record(lat)
+		}
+	}
 	r.second(s.sent).sent++
 	sec := r.second(s.due)
 	sec.lat.Record(lat)
 	if s.errKind == "" {
 		st.ok++
-		if st.firstEnd < 0 || s.end < st.firstEnd {
-			st.firstEnd = s.end
-		}
-		st.lastEnd = max(st.lastEnd, s.end)
 		r.second(s.end).ok++
 	} else {
 		st.errs++
@@ -222,16 +228,20 @@ func (r *recorder) stageResult(i int, st *stageRec, elapsed time.Duration) Stage
 		return out
 	}
 	out.SentRPS = float64(st.sent) / dur.Seconds()
-	// Successful responses over the time they took to come back: a server
-	// that keeps up answers them over the stage's own length; one that does
-	// not spreads them over longer, and the rate it managed is what is left.
-	span := dur
-	if st.ok >= 2 {
-		n := float64(st.ok)
-		spread := time.Duration(float64(st.lastEnd-st.firstEnd) * n / (n - 1))
-		span = max(span, spread)
+	// A server that keeps up answers the last requests of a stage as fast
+	// as the first. One that does not builds a queue: latency grows by
+	// (target/capacity - 1) for every second of the stage, so the median
+	// latency of the last tenth against the first tenth, over the time
+	// between them, gives the rate it actually served. Medians of a tenth
+	// each make this robust to a few slow requests.
+	out.AchievedRPS = float64(st.ok) / dur.Seconds()
+	if w := st.window(); w > 0 && st.head.Count() > 0 && st.tail.Count() > 0 {
+		between := r.sched.Due(st.first+st.count-1-w/2) - r.sched.Due(st.first+w/2)
+		growth := st.tail.Quantile(0.5) - st.head.Quantile(0.5)
+		if between > 0 && growth > 0 {
+			out.AchievedRPS *= between.Seconds() / (between + growth).Seconds()
+		}
 	}
-	out.AchievedRPS = float64(st.ok) / span.Seconds()
 	scheduled := r.sched.Hits(start+def.Duration) - r.sched.Hits(start)
 	if elapsed < start+def.Duration { // aborted: nothing past the stop was even sent
 		out.Saturated = true
@@ -246,6 +256,15 @@ func (r *recorder) stageResult(i int, st *stageRec, elapsed time.Duration) Stage
 		out.Saturated = out.Saturated || out.AchievedRatio < 0.99
 	}
 	return out
+}
+
+// window is the number of hits in the head and in the tail tenth; 0 when
+// the stage is too short to tell a trend from noise.
+func (st *stageRec) window() uint64 {
+	if st.count < 20 {
+		return 0
+	}
+	return st.count / 10
 }
 
 // slowHeap is a min-heap on latency: the root is the fastest of the slow.

@@ -110,6 +110,14 @@ func (s *Schedule) StageOf(n uint64) int {
 	return max(i, 0)
 }
 
+// FirstHit is the number of the first hit of stage i (Total() past the end).
+func (s *Schedule) FirstHit(i int) uint64 {
+	if i >= len(s.stages) {
+		return s.total
+	}
+	return uint64(sort.Search(int(s.total), func(n int) bool { return s.StageOf(uint64(n)) >= i }))
+}
+
 // Due is the intended send time of hit n (0-based), as an offset from the
 // start: the moment the cumulative arrival count reaches n+1. It matches
 // vegeta's ConstantPacer, which sends hit n at (n+1)/rate.

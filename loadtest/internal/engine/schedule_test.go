@@ -115,6 +115,11 @@ func TestScheduleStepsAndBoundaries(t *testing.T) {
 			t.Errorf("Due(%d) = %v, want %v", c.hit, got, c.due)
 		}
 	}
+	for i, want := range []uint64{0, 10, 110, 110, 610} {
+		if got := s.FirstHit(i); got != want {
+			t.Errorf("FirstHit(%d) = %d, want %d", i, got, want)
+		}
+	}
 	if w, stop := s.Pace(3*time.Second, 50); stop || w != 0 {
 		t.Errorf("behind schedule: Pace = %v, %v; want send at once", w, stop)
 	}
