@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
@@ -17,13 +20,26 @@ import (
 func (e *env) pending() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n := 0
-	for _, r := range e.finals(ctx) {
-		if r.status == orders.StatusPending {
-			n++
-		}
+	byShard := map[int][]uuid.UUID{}
+	for _, raw := range e.ids() {
+		id, _ := orders.ParseID(raw, topology.LogicalShards)
+		byShard[id.Shard] = append(byShard[id.Shard], id.UUID)
 	}
-	return n
+	total := 0
+	for shard, ids := range byShard {
+		conn, err := pgx.Connect(ctx, e.stack.Endpoints.OrdersShardDSNs[shard])
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		var n int
+		err = conn.QueryRow(ctx, `SELECT count(*) FROM orders WHERE id = ANY($1) AND status = 'pending'`, ids).Scan(&n)
+		conn.Close(ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		total += n
+	}
+	return total
 }
 
 // newDrill takes the stack exclusively (other packages' tests wait), makes
@@ -49,12 +65,14 @@ func newDrill(t *testing.T, products int, stock int64, broken string) *env {
 func TestDrillWorkerKilledMidStream(t *testing.T) {
 	e := newDrill(t, 3, 500, "worker-1")
 	urls := e.stack.Endpoints.OrdersURLs
-	const total, killAt = 700, 300
+	// Orders arrive faster than the workers finish them, so hundreds are in
+	// flight (accepted, not final) when the worker dies.
+	const total, killAt = 1000, 650
 	reached := make(chan struct{})
 	var fired atomic.Bool
 	done := make(chan int)
 	go func() {
-		done <- e.load(func() []string { return urls }, total, 24, func(i int) {
+		done <- e.load(func() []string { return urls }, total, 32, func(i int) {
 			if i == killAt && fired.CompareAndSwap(false, true) {
 				close(reached)
 			}
@@ -63,10 +81,10 @@ func TestDrillWorkerKilledMidStream(t *testing.T) {
 	<-reached
 	e.stack.Kill(t, "worker-1")
 	killedAt := time.Now()
-	retries := <-done
 	inFlight := e.pending()
-	t.Logf("worker-1 killed after %d orders were placed; %d of %d orders in flight when placing ended (%d client retries)",
-		killAt, inFlight, total, retries)
+	retries := <-done
+	t.Logf("worker-1 killed after %d of %d orders were placed, %d of them in flight (%d client retries)",
+		killAt, total, inFlight, retries)
 	e.stack.Start(t, "worker-1")
 	finals := e.waitFinal(3 * time.Minute)
 	t.Logf("all %d orders final %s after the kill", len(finals), time.Since(killedAt).Round(time.Second))

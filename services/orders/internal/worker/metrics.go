@@ -19,6 +19,7 @@ type Metrics struct {
 	retries    prometheus.Counter
 	rebalances prometheus.Counter
 	latency    prometheus.Histogram
+	commit     prometheus.Histogram
 }
 
 // NewMetrics registers the worker's series.
@@ -49,8 +50,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from an order's acceptance (202) to its final status.",
 			Buckets: []float64{.005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "orders_consumer_commit_seconds",
+			Help:    "One synchronous offset commit (covering every message done since the previous one).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
 	}
-	reg.MustRegister(m.lag, m.outcomes, m.finals, m.retries, m.rebalances, m.latency)
+	reg.MustRegister(m.lag, m.outcomes, m.finals, m.retries, m.rebalances, m.latency, m.commit)
 	return m
 }
 

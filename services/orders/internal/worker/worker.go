@@ -94,11 +94,18 @@ func New(store Store, catalog orders.Catalog, dlq Publisher, cfg Config, log *sl
 func (w *Worker) Run(ctx context.Context, r Fetcher) error {
 	lanes := map[int]chan kafka.Message{}
 	var wg sync.WaitGroup
+	c := newCommitter()
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		w.commitLoop(ctx, r, c)
+	}()
 	defer func() {
 		for _, ch := range lanes {
 			close(ch)
 		}
 		wg.Wait()
+		<-committed
 	}()
 	for {
 		m, err := r.FetchMessage(ctx)
@@ -126,7 +133,9 @@ func (w *Worker) Run(ctx context.Context, r Fetcher) error {
 					if ctx.Err() != nil {
 						continue // shutting down: leave it uncommitted, it is redelivered
 					}
-					w.handle(ctx, r, m)
+					if w.handle(ctx, m) {
+						c.add(m)
+					}
 				}
 			}()
 		}
@@ -138,23 +147,88 @@ func (w *Worker) Run(ctx context.Context, r Fetcher) error {
 	}
 }
 
-// handle processes one message with bounded retries, dead-letters it when
-// they run out, and commits its offset.
-func (w *Worker) handle(ctx context.Context, r Fetcher, m kafka.Message) {
+// handle processes one message with bounded retries and dead-letters it
+// when they run out. It reports whether the message is done with, so its
+// offset may be committed.
+func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
 	err := w.withRetries(ctx, m)
 	if err != nil && ctx.Err() == nil {
 		w.log.Error("order message failed; dead-lettering it", "err", err, "partition", m.Partition, "offset", m.Offset)
 		if !w.deadLetter(ctx, m, err) {
-			return // shutting down before the dead letter was written: redelivered later
+			return false // shutting down before the dead letter was written: redelivered later
 		}
 	}
-	if ctx.Err() != nil {
-		return
+	return ctx.Err() == nil
+}
+
+// committer holds the newest done message of each partition until the
+// commit loop takes them. Committing offset n commits everything before it
+// in that partition, and a lane finishes its messages in order, so one
+// commit per partition per round covers every message done meanwhile.
+type committer struct {
+	mu      sync.Mutex
+	pending map[int]kafka.Message
+	kick    chan struct{}
+}
+
+func newCommitter() *committer {
+	return &committer{pending: map[int]kafka.Message{}, kick: make(chan struct{}, 1)}
+}
+
+func (c *committer) add(m kafka.Message) {
+	c.mu.Lock()
+	if cur, ok := c.pending[m.Partition]; !ok || m.Offset > cur.Offset {
+		c.pending[m.Partition] = m
 	}
-	if err := r.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
-		// Typically a rebalance took the partition away: its new owner
-		// redelivers the message and finds the order already final.
-		w.log.Warn("commit failed; the message will be redelivered", "err", err, "partition", m.Partition, "offset", m.Offset)
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *committer) take() []kafka.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]kafka.Message, 0, len(c.pending))
+	for p, m := range c.pending {
+		out = append(out, m)
+		delete(c.pending, p)
+	}
+	return out
+}
+
+// commitLoop commits done offsets as soon as there are some: at once when
+// idle, and batched while a commit is in flight (a synchronous commit is a
+// broker round trip; paying it per message would cap each lane's rate). On
+// shutdown it commits what the lanes finished, within a short grace.
+func (w *Worker) commitLoop(ctx context.Context, r Fetcher, c *committer) {
+	commit := func(ctx context.Context) {
+		batch := c.take()
+		if len(batch) == 0 {
+			return
+		}
+		start := time.Now()
+		if err := r.CommitMessages(ctx, batch...); err != nil {
+			// Typically a rebalance took a partition away: its new owner
+			// redelivers from the last commit and finds the orders final.
+			w.log.Warn("commit failed; those messages will be redelivered", "err", err, "partitions", len(batch))
+			return
+		}
+		w.metrics.commit.Observe(time.Since(start).Seconds())
+	}
+	for {
+		select {
+		case <-c.kick:
+			commit(ctx)
+		case <-ctx.Done():
+			// Lanes mark nothing done once ctx ends: commit what they
+			// finished before.
+			grace, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			commit(grace)
+			cancel()
+			return
+		}
 	}
 }
 
