@@ -53,8 +53,12 @@ func BenchmarkReadPath(b *testing.B) {
 		{"healthz", func(*rand.Rand) string { return "/healthz" }, nil},
 		{"product/cached", func(r *rand.Rand) string { return fmt.Sprintf("/api/products/%d", 1+r.IntN(1000)) }, nil},
 		{"product/uncached", func(r *rand.Rand) string { return fmt.Sprintf("/api/products/%d", 1+r.IntN(1000)) }, []string{"Cache-Control", "no-cache"}},
-		{"list/cached", func(r *rand.Rand) string { return "/api/products?limit=20&category=" + categories[r.IntN(len(categories))] }, nil},
-		{"list/uncached", func(r *rand.Rand) string { return "/api/products?limit=20&category=" + categories[r.IntN(len(categories))] }, []string{"Cache-Control", "no-cache"}},
+		{"list/cached", func(r *rand.Rand) string {
+			return "/api/products?limit=20&category=" + categories[r.IntN(len(categories))]
+		}, nil},
+		{"list/uncached", func(r *rand.Rand) string {
+			return "/api/products?limit=20&category=" + categories[r.IntN(len(categories))]
+		}, []string{"Cache-Control", "no-cache"}},
 	}
 	// Warm the cache for the cached cases.
 	for id := 1; id <= 1000; id++ {
