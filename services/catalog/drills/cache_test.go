@@ -1,6 +1,7 @@
 package drills
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -104,7 +105,9 @@ func TestAHundredConcurrentGetsOfAColdKeyMakeOneQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := memcache.NewFromSelector(sel).Delete(catalogcache.ProductKey(p.ID)); err != nil {
+	// Already absent is as cold as it gets: under load the write-through
+	// after the create may have timed out (counted, never surfaced).
+	if err := memcache.NewFromSelector(sel).Delete(catalogcache.ProductKey(p.ID)); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
 		t.Fatal(err)
 	}
 
