@@ -52,3 +52,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.state/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@go vet ./...
+
+## bench: run every load-test experiment against the running dev stack (`make up`) and regenerate docs/benchmarks.md
+.PHONY: bench loadtest-smoke
+bench:
+	@SCALESHOP_STACK=$${SCALESHOP_STACK:-$(STATE_DIR)/dev/stack.json} go run ./loadtest bench
+
+## loadtest-smoke: the smoke scenario (seconds, 0 errors allowed) against the running dev stack
+loadtest-smoke:
+	@SCALESHOP_STACK=$${SCALESHOP_STACK:-$(STATE_DIR)/dev/stack.json} go run ./loadtest run smoke

@@ -89,7 +89,7 @@ func (r *Report) HTML(w io.Writer) error {
 		[]Series{{Name: "max", Points: mx, Color: "#bbb"}, {Name: "p99", Points: p99}, {Name: "p50", Points: p50}}, nil))
 	b.WriteString(LineChart("Throughput: target vs achieved", "seconds", "requests/s",
 		[]Series{{Name: "target", Points: target, Dashed: true, Color: "#555"}, {Name: "sent", Points: sent}, {Name: "succeeded", Points: achieved}}, nil))
-	b.WriteString(spectrumChart("Percentile spectrum", []SpectrumLine{{Name: "all requests", Points: res.Spectrum}}))
+	b.WriteString(SpectrumChart("Percentile spectrum", []SpectrumLine{{Name: "all requests", Points: res.Spectrum}}))
 
 	g := res.Generator
 	fmt.Fprintf(&b, "<h2>Generator</h2><p>%d requests sent; CPU %.2f s = %.1f %% of %d cores (%.0f µs per request); send lag p50 %s, p99 %s, max %s; worst full second %.2f %% off its target; peak %d in flight (cap %d).</p>",
@@ -141,9 +141,9 @@ type SpectrumLine struct {
 	Points []engine.Point
 }
 
-// spectrumChart plots latency against percentile on a "number of nines"
+// SpectrumChart plots latency against percentile on a "number of nines"
 // axis, where the tail gets as much room as the median.
-func spectrumChart(title string, lines []SpectrumLine) string {
+func SpectrumChart(title string, lines []SpectrumLine) string {
 	nines := func(p float64) float64 {
 		if p >= 100 {
 			return 4.5

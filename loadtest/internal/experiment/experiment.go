@@ -1,0 +1,256 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/scaleshop/scaleshop/loadtest/internal/engine"
+	"github.com/scaleshop/scaleshop/loadtest/internal/report"
+	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
+)
+
+// Metric is what an experiment compares across its configurations.
+type Metric string
+
+// The metrics.
+const (
+	// Capacity is the highest rate a sweep held (achieved >= 99 % of target).
+	Capacity Metric = "capacity"
+	P50      Metric = "p50"
+	P99      Metric = "p99"
+	Errors   Metric = "errors"
+)
+
+// Config is one configuration: Setup prepares the stack and says where to
+// send the load; the returned cleanup restores the stack.
+type Config struct {
+	Name  string
+	Setup func(ctx context.Context, s *Stack) (target string, cleanup func(), err error)
+	// During runs alongside the load (a failure injected mid-run).
+	During func(ctx context.Context, s *Stack)
+}
+
+// Experiment compares configurations under one load.
+type Experiment struct {
+	Name     string
+	Concept  string
+	Question string
+	Load     string // a scenario file, as YAML
+	Metric   Metric
+	Configs  []Config
+	// Verdict reads the rows and says what they show.
+	Verdict func(rows []Row) string
+}
+
+// Row is one configuration's numbers.
+type Row struct {
+	Config      string                 `json:"config"`
+	TargetRPS   float64                `json:"target_rps"`
+	AchievedRPS float64                `json:"achieved_rps"`
+	Capacity    float64                `json:"capacity_rps"` // highest held rate (sweeps)
+	P50         float64                `json:"p50_ms"`
+	P99         float64                `json:"p99_ms"`
+	Errors      int64                  `json:"errors"`
+	ErrorKinds  map[string]int64       `json:"error_kinds"`
+	Requests    []engine.RequestResult `json:"requests"`
+	Saturated   int                    `json:"saturated_stages"`
+	CPUShare    float64                `json:"generator_cpu_share"`
+	SendErrPct  float64                `json:"generator_send_rate_error_pct"`
+	Skipped     string                 `json:"skipped,omitempty"`
+	Spectrum    []engine.Point         `json:"spectrum"`
+	Aborted     string                 `json:"aborted,omitempty"`
+	Stages      []engine.StageResult   `json:"stages"`
+}
+
+// Outcome is a finished experiment.
+type Outcome struct {
+	Name     string    `json:"name"`
+	Concept  string    `json:"concept"`
+	Question string    `json:"question"`
+	Metric   Metric    `json:"metric"`
+	Rows     []Row     `json:"rows"`
+	Ratio    string    `json:"ratio"`
+	Verdict  string    `json:"verdict"`
+	Command  string    `json:"command"`
+	Started  time.Time `json:"started"`
+}
+
+// Options tune a run.
+type Options struct {
+	DurationScale float64 // < 1 for a quick look
+	Progress      io.Writer
+}
+
+// Run runs every configuration in turn.
+func (e *Experiment) Run(ctx context.Context, s *Stack, opt Options) (*Outcome, error) {
+	out := &Outcome{Name: e.Name, Concept: e.Concept, Question: e.Question, Metric: e.Metric,
+		Command: "go run ./loadtest experiment " + e.Name, Started: time.Now()}
+	for _, c := range e.Configs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(s.Log, "\n-- %s: %s\n", e.Name, c.Name)
+		row, err := e.runOne(ctx, s, c, opt)
+		if errors.Is(err, errSkip) {
+			row = Row{Config: c.Name, Skipped: err.Error()}
+		} else if err != nil {
+			return nil, fmt.Errorf("%s / %s: %w", e.Name, c.Name, err)
+		}
+		out.Rows = append(out.Rows, row)
+		fmt.Fprintf(s.Log, "   %s: achieved %.1f/s of %.1f, capacity %.0f/s, p50 %.2f ms, p99 %.2f ms, errors %d %v\n",
+			c.Name, row.AchievedRPS, row.TargetRPS, row.Capacity, row.P50, row.P99, row.Errors, row.ErrorKinds)
+	}
+	out.Ratio = ratio(e.Metric, out.Rows)
+	if e.Verdict != nil {
+		out.Verdict = e.Verdict(out.Rows)
+	}
+	return out, nil
+}
+
+func (e *Experiment) runOne(ctx context.Context, s *Stack, c Config, opt Options) (Row, error) {
+	sc, err := scenario.Parse(e.Name+".yaml", []byte(e.Load))
+	if err != nil {
+		return Row{}, err
+	}
+	if opt.DurationScale > 0 && opt.DurationScale != 1 {
+		sc.Scale(1, opt.DurationScale)
+	}
+	target := s.M.Endpoints.GatewayURL
+	if c.Setup != nil {
+		t, cleanup, err := c.Setup(ctx, s)
+		if err != nil {
+			return Row{}, err
+		}
+		if cleanup != nil {
+			defer cleanup()
+		}
+		if t != "" {
+			target = t
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	if c.During != nil {
+		go func() {
+			defer close(done)
+			c.During(runCtx, s)
+		}()
+	} else {
+		close(done)
+	}
+	res, err := sc.Run(runCtx, scenario.Options{BaseURL: target, Progress: opt.Progress, Log: s.Log, CustomerPrefix: "exp-" + e.Name})
+	cancel()
+	<-done
+	if err != nil {
+		return Row{}, err
+	}
+	return rowOf(c.Name, res.Result), nil
+}
+
+func rowOf(name string, r *engine.Result) Row {
+	row := Row{Config: name, P50: r.Total.P50, P99: r.Total.P99, Errors: r.Total.Errors, ErrorKinds: r.Errors,
+		Requests: r.Requests, CPUShare: r.Generator.CPUShare, SendErrPct: r.Generator.SendRateErrorPct,
+		Spectrum: r.Spectrum, Aborted: r.Aborted, Stages: r.Stages}
+	var target, achieved, secs float64
+	for _, st := range r.Stages {
+		if st.Warmup {
+			continue
+		}
+		target += st.TargetRPS * st.DurationS
+		achieved += st.AchievedRPS * st.DurationS
+		secs += st.DurationS
+		if st.Saturated {
+			row.Saturated++
+		} else {
+			row.Capacity = math.Max(row.Capacity, st.AchievedRPS)
+		}
+	}
+	if secs > 0 {
+		row.TargetRPS, row.AchievedRPS = target/secs, achieved/secs
+	}
+	return row
+}
+
+// ratio compares every row with the first on the experiment's metric.
+func ratio(m Metric, rows []Row) string {
+	if len(rows) < 2 || rows[0].Skipped != "" {
+		return ""
+	}
+	base := rows[0]
+	var parts []string
+	for _, r := range rows[1:] {
+		if r.Skipped != "" {
+			continue
+		}
+		var a, b float64
+		switch m {
+		case Capacity:
+			a, b = r.Capacity, base.Capacity
+		case P50:
+			a, b = r.P50, base.P50
+		case P99:
+			a, b = r.P99, base.P99
+		case Errors:
+			parts = append(parts, fmt.Sprintf("%s: %d errors vs %d", r.Config, r.Errors, base.Errors))
+			continue
+		}
+		if b > 0 {
+			parts = append(parts, fmt.Sprintf("%s / %s = %.2f×", r.Config, base.Config, a/b))
+		}
+	}
+	return fmt.Sprintf("%s: %s", m, strings.Join(parts, "; "))
+}
+
+// Text prints the outcome as a table.
+func (o *Outcome) Text(w io.Writer) {
+	fmt.Fprintf(w, "\n== experiment %s (%s)\n%s\n", o.Name, o.Concept, o.Question)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "configuration\ttarget/s\tachieved/s\tcapacity/s\tp50\tp99\terrors\tsaturated stages\t")
+	for _, r := range o.Rows {
+		if r.Skipped != "" {
+			fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\n", r.Config, r.Skipped)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.0f\t%.2fms\t%.2fms\t%d\t%d\t\n", r.Config, r.TargetRPS, r.AchievedRPS,
+			r.Capacity, r.P50, r.P99, r.Errors, r.Saturated)
+	}
+	tw.Flush()
+	if o.Ratio != "" {
+		fmt.Fprintln(w, "ratio:", o.Ratio)
+	}
+	if o.Verdict != "" {
+		fmt.Fprintln(w, o.Verdict)
+	}
+}
+
+// Chart is the side-by-side bar chart of the configurations.
+func (o *Outcome) Chart() string {
+	var bars []report.Bar
+	label := map[Metric]string{Capacity: "highest rate held (req/s)", P50: "p50 (ms)", P99: "p99 (ms)", Errors: "errors"}[o.Metric]
+	for _, r := range o.Rows {
+		if r.Skipped != "" {
+			continue
+		}
+		v := map[Metric]float64{Capacity: r.Capacity, P50: r.P50, P99: r.P99, Errors: float64(r.Errors)}[o.Metric]
+		bars = append(bars, report.Bar{Label: r.Config, Value: v})
+	}
+	return report.BarChart(o.Name+": "+label, label, bars)
+}
+
+// Spectra plots every configuration's percentile spectrum on one chart.
+func (o *Outcome) Spectra() string {
+	var lines []report.SpectrumLine
+	for _, r := range o.Rows {
+		if r.Skipped == "" && len(r.Spectrum) > 0 {
+			lines = append(lines, report.SpectrumLine{Name: r.Config, Points: r.Spectrum})
+		}
+	}
+	return report.SpectrumChart(o.Name+": percentile spectrum", lines)
+}

@@ -1,0 +1,150 @@
+// Package experiment compares configurations of the running stack under the
+// same load and reports the ratio: one experiment per seed concept (cache,
+// clones, vertical scaling, the latency/throughput knee, availability under
+// failures). It drives the native stack through its own supervisor's
+// control socket (stop, kill, start, scale-out, scale-in) and, where a
+// setting must differ, through an extra catalog process started from the
+// stack's own binary with that setting.
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scaleshop/scaleshop/infra/topology"
+)
+
+// Stack is the running stack the experiments act on.
+type Stack struct {
+	M   *topology.Manifest
+	Log io.Writer
+}
+
+// Control sends one action to the stack's supervisor: stop, kill, start
+// (component name) or scale-out, scale-in (binary name).
+func (s *Stack) Control(ctx context.Context, action, name string) error {
+	sock := filepath.Join(s.M.StateDir, "run", "control.sock")
+	client := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://stackctl/components/"+name+"/"+action, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("stack control %s %s: %w", action, name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("stack control %s %s: %s", action, name, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintf(s.Log, "  stack: %s\n", strings.TrimSpace(string(body)))
+	return nil
+}
+
+// Catalog is an extra catalog process with its own settings, outside the
+// gateway's pools: the experiments load it directly.
+type Catalog struct {
+	URL string
+	cmd *exec.Cmd
+	log *os.File
+}
+
+// StartCatalog starts the stack's catalog binary on a free loopback port
+// with the stack's databases and memcached, plus env on top (for example
+// CATALOG_CACHE_ENABLED=false or GOMAXPROCS=1), and waits until it is ready.
+func (s *Stack) StartCatalog(ctx context.Context, name string, env map[string]string) (*Catalog, error) {
+	bin := filepath.Join(s.M.StateDir, "bin", "catalog")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("the stack's catalog binary: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ep := s.M.Endpoints
+	set := map[string]string{
+		"HTTP_ADDR":                   addr,
+		"SERVICE_INSTANCE_ID":         name,
+		"OTEL_SERVICE_NAME":           "catalog",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": ep.OTLPEndpoint,
+		"CATALOG_PRIMARY_DSN":         ep.CatalogPrimaryDSN,
+		"CATALOG_REPLICA_DSN":         ep.CatalogReplicaDSN,
+		"MEMCACHED_SERVERS":           strings.Join(ep.MemcachedServers, ","),
+		"CATALOG_MIGRATE":             "false",
+		"SCALESHOP_MODE":              "dev",
+	}
+	for k, v := range env {
+		set[k] = v
+	}
+	environ := os.Environ()
+	for k, v := range set {
+		environ = append(environ, k+"="+v)
+	}
+	logPath := filepath.Join(s.M.StateDir, "logs", "experiment-"+name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin)
+	cmd.Env, cmd.Stdout, cmd.Stderr = environ, f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	c := &Catalog{URL: "http://" + addr, cmd: cmd, log: f}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(c.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			c.Stop()
+			return nil, fmt.Errorf("catalog %s not ready within 30s; see %s", name, logPath)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(s.Log, "  started catalog %s at %s with %v (log %s)\n", name, c.URL, env, logPath)
+	return c, nil
+}
+
+// Stop ends the process: SIGTERM, then SIGKILL after 10 s.
+func (c *Catalog) Stop() {
+	if c == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	c.log.Close()
+}
+
+// errSkip marks a configuration that cannot run on this stack.
+var errSkip = errors.New("skipped")
