@@ -164,6 +164,9 @@ func admin(t *testing.T, stack *stacktest.Stack, method, path, memberURL string)
 // It is removed when the test ends.
 func addTestMember(t *testing.T, stack *stacktest.Stack, name string, delay time.Duration) (string, *atomic.Int64) {
 	t.Helper()
+	// A slow or draining member in the shared catalog pool would slow
+	// every other package's requests: keep them out meanwhile.
+	stack.Exclusive(t)
 	target, _ := url.Parse(stack.Endpoints.CatalogURLs[0])
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ModifyResponse = func(resp *http.Response) error { resp.Header.Set("X-Served-By", name); return nil }
@@ -245,8 +248,9 @@ func TestASlowCloneGetsLittleTraffic(t *testing.T) {
 	if p := backends(t, stack)["catalog"].Policy; p != balancer.P2CEWMA {
 		t.Skipf("the catalog pool uses %s", p)
 	}
-	// The real clones answer a cached read in ~1-3 ms; this one takes 30 ms.
-	addTestMember(t, stack, "slow-clone", 30*time.Millisecond)
+	// The real clones answer a cached read in ~1-3 ms on a quiet machine and
+	// tens of ms on a loaded one; this one always takes 100 ms more.
+	addTestMember(t, stack, "slow-clone", 100*time.Millisecond)
 	stop := make(chan struct{})
 	l := startLoad(t, stack.Endpoints.GatewayURL, "/api/products?limit=5", 200, stop)
 	time.Sleep(10 * time.Second) // the measurement window, not a wait for async work
