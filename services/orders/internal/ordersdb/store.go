@@ -8,7 +8,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -80,64 +79,52 @@ func (s *Store) db(ctx context.Context, shard int) *gorm.DB {
 	return s.shards.DB(shard).WithContext(ctx)
 }
 
-var errKeyTaken = errors.New("idempotency key taken")
-
-// Place implements orders.Store.
+// Place implements orders.Store. The whole placement is one SQL statement
+// (data-modifying CTEs), so it is atomic without an explicit transaction
+// and costs one round trip: the idempotency key is inserted first, and the
+// order, its items and its outbox row are inserted only if the key was new.
+// A racing request with the same key waits on the key's unique index until
+// this statement's transaction ends, then inserts nothing and reads the
+// winner.
 func (s *Store) Place(ctx context.Context, p orders.Placement) (*orders.Order, bool, error) {
 	o := p.Order
-	headers := traceHeaders(ctx)
-	err := s.db(ctx, o.ID.Shard).Transaction(func(tx *gorm.DB) error {
-		if p.Key != "" {
-			// First, so a racing request with the same key waits here on the
-			// unique index until this transaction ends, then finds the key.
-			res := tx.Exec(`INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id)
-				VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, o.CustomerID, p.Key, p.RequestHash, o.ID.UUID)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 0 {
-				return errKeyTaken
-			}
-		}
-		if err := tx.Exec(`INSERT INTO orders (id, customer_id, status, reason, total_cents, currency, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, o.ID.UUID, o.CustomerID, string(o.Status), string(o.Reason),
-			o.TotalCents, o.Currency, o.CreatedAt, o.UpdatedAt).Error; err != nil {
-			return err
-		}
-		values := make([]string, len(o.Items))
-		args := make([]any, 0, 5*len(o.Items))
-		for i, it := range o.Items {
-			values[i] = "(?, ?, ?, ?, ?)"
-			args = append(args, o.ID.UUID, i, it.ProductID, it.Quantity, it.PriceCents)
-		}
-		if err := tx.Exec(`INSERT INTO order_items (order_id, line, product_id, quantity, price_cents) VALUES `+
-			strings.Join(values, ", "), args...).Error; err != nil {
-			return err
-		}
-		return insertEvent(tx, p.Event, headers)
-	})
-	if errors.Is(err, errKeyTaken) {
-		prev, hash, err := s.ByKey(ctx, o.ID.Shard, o.CustomerID, p.Key)
-		if err != nil {
-			return nil, false, err
-		}
-		if hash != p.RequestHash {
-			return nil, false, orders.ErrIdempotencyMismatch
-		}
-		return prev, false, nil
+	args := []any{}
+	key := `k AS (SELECT 1)`
+	if p.Key != "" {
+		key = `k AS (INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id)
+			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1)`
+		args = append(args, o.CustomerID, p.Key, p.RequestHash, o.ID.UUID)
 	}
+	args = append(args, o.ID.UUID, o.CustomerID, string(o.Status), string(o.Reason), o.TotalCents, o.Currency, o.CreatedAt, o.UpdatedAt)
+	values := make([]string, len(o.Items))
+	for i, it := range o.Items {
+		values[i] = "(?::int, ?::bigint, ?::int, ?::bigint)"
+		args = append(args, i, it.ProductID, it.Quantity, it.PriceCents)
+	}
+	args = append(args, p.Event.Topic, p.Event.Key, p.Event.Payload, traceHeaders(ctx), NotifyChannel)
+	var created int
+	err := s.db(ctx, o.ID.Shard).Raw(`WITH `+key+`,
+		o AS (INSERT INTO orders (id, customer_id, status, reason, total_cents, currency, created_at, updated_at)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM k) RETURNING id),
+		i AS (INSERT INTO order_items (order_id, line, product_id, quantity, price_cents)
+			SELECT o.id, v.line, v.product_id, v.quantity, v.price_cents
+			FROM o, (VALUES `+strings.Join(values, ", ")+`) AS v (line, product_id, quantity, price_cents)),
+		x AS (INSERT INTO outbox (topic, key, payload, headers) SELECT ?, ?, ?, ?::jsonb FROM o RETURNING 1)
+		SELECT count(*) FROM (SELECT pg_notify(?, '') FROM x) AS notified`, args...).Scan(&created).Error
 	if err != nil {
 		return nil, false, fmt.Errorf("place order on shard %d: %w", o.ID.Shard, pgdb.Translate(err))
 	}
-	return &o, true, nil
-}
-
-func insertEvent(tx *gorm.DB, ev orders.Event, headers string) error {
-	if err := tx.Exec(`INSERT INTO outbox (topic, key, payload, headers) VALUES (?, ?, ?, ?::jsonb)`,
-		ev.Topic, ev.Key, ev.Payload, headers).Error; err != nil {
-		return err
+	if created == 1 {
+		return &o, true, nil
 	}
-	return tx.Exec(`SELECT pg_notify(?, '')`, NotifyChannel).Error
+	prev, hash, err := s.ByKey(ctx, o.ID.Shard, o.CustomerID, p.Key)
+	if err != nil {
+		return nil, false, err
+	}
+	if hash != p.RequestHash {
+		return nil, false, orders.ErrIdempotencyMismatch
+	}
+	return prev, false, nil
 }
 
 // traceHeaders captures the writer's trace context for the outbox row: the
@@ -285,27 +272,21 @@ func (s *Store) ListAll(ctx context.Context, c *orders.Cursor, limit int) ([]ord
 }
 
 // Finalize moves o from pending to its final status (o.Status, o.Reason,
-// o.UpdatedAt) and writes its orders.status event, in one transaction and
+// o.UpdatedAt) and writes its orders.status event, in one statement and
 // only if it is still pending: it reports false, writing nothing, when
 // another delivery already decided. This is what makes a redelivered
 // message harmless.
 func (s *Store) Finalize(ctx context.Context, o *orders.Order) (bool, error) {
-	headers := traceHeaders(ctx)
-	var applied bool
-	err := s.db(ctx, o.ID.Shard).Transaction(func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'pending'`,
-			string(o.Status), string(o.Reason), o.UpdatedAt, o.ID.UUID)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return nil
-		}
-		applied = true
-		return insertEvent(tx, orders.StatusEventOf(o), headers)
-	})
+	ev := orders.StatusEventOf(o)
+	var applied int
+	err := s.db(ctx, o.ID.Shard).Raw(`WITH
+		u AS (UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING id),
+		x AS (INSERT INTO outbox (topic, key, payload, headers) SELECT ?, ?, ?, ?::jsonb FROM u RETURNING 1)
+		SELECT count(*) FROM (SELECT pg_notify(?, '') FROM x) AS notified`,
+		string(o.Status), string(o.Reason), o.UpdatedAt, o.ID.UUID,
+		ev.Topic, ev.Key, ev.Payload, traceHeaders(ctx), NotifyChannel).Scan(&applied).Error
 	if err != nil {
 		return false, fmt.Errorf("finalize order %s: %w", o.ID, pgdb.Translate(err))
 	}
-	return applied, nil
+	return applied == 1, nil
 }
