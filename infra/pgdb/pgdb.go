@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -68,6 +70,17 @@ func Open(ctx context.Context, dsn string, pool Pool, role string) (*gorm.DB, er
 	sqlDB.SetConnMaxLifetime(pool.MaxLifetime)
 	sqlDB.SetConnMaxIdleTime(pool.MaxIdleTime)
 	return db, nil
+}
+
+// RegisterPoolMetrics exports the pool's database/sql statistics (open,
+// in use, idle, and above all waits for a free connection: the sign a pool
+// is too small) as go_sql_* metrics labelled db_name=role.
+func RegisterPoolMetrics(reg prometheus.Registerer, db *gorm.DB, role string) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return reg.Register(collectors.NewDBStatsCollector(sqlDB, role))
 }
 
 // Ping checks the server answers a query, bounded by ctx.

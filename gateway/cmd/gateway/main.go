@@ -59,6 +59,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	pools := []*balancer.Pool{catalog, orders}
+	tel.Registry.MustRegister(balancer.NewCollector("gateway", pools...))
 
 	transport := newTransport()
 	limiter := ratelimit.New(cfg.rateLimit, cfg.rateBurst)

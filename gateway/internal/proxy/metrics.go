@@ -6,6 +6,7 @@ type metrics struct {
 	requests        *prometheus.CounterVec
 	duration        *prometheus.HistogramVec
 	tries           *prometheus.CounterVec
+	tryDuration     *prometheus.HistogramVec
 	retries         *prometheus.CounterVec
 	budgetExhausted *prometheus.CounterVec
 	rateLimited     prometheus.Counter
@@ -26,6 +27,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "gateway_upstream_tries_total",
 			Help: "Tries sent to a pool member, by result (ok, 503, 5xx, connect_error, timeout, error, dropped).",
 		}, []string{"pool", "member", "result"}),
+		tryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gateway_upstream_try_duration_seconds",
+			Help:    "Time from sending a try to a member to its response headers, by pool and member.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"pool", "member"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_retries_total",
 			Help: "Retries on another member, by the failed try's result.",
@@ -39,6 +45,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests refused with 429.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.tries, m.retries, m.budgetExhausted, m.rateLimited)
+	reg.MustRegister(m.requests, m.duration, m.tries, m.tryDuration, m.retries, m.budgetExhausted, m.rateLimited)
 	return m
 }

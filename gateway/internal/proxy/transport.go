@@ -59,7 +59,9 @@ func (t *balancingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		}
 		tried = append(tried, m)
 		x.member = m
+		sent := time.Now()
 		resp, res := t.try(req, m, attempt)
+		t.metrics.tryDuration.WithLabelValues(pool.Name, m.URL.Host).Observe(time.Since(sent).Seconds())
 		t.metrics.tries.WithLabelValues(pool.Name, m.URL.Host, res.label).Inc()
 		if res.retry == noRetry || !mayRetry(req, res.retry) || req.Context().Err() != nil || attempt >= t.maxAttempts {
 			return resp, res.err
