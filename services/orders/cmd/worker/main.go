@@ -86,7 +86,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	dlq := kafkax.NewWriter(cfg.brokers, topology.TopicOrdersPlacedDLQ)
 	defer dlq.Close()
-	reader := kafka.NewReader(kafkax.ReaderConfig(cfg.brokers, topology.TopicOrdersPlaced, ConsumerGroup))
+	rc := kafkax.ReaderConfig(cfg.brokers, topology.TopicOrdersPlaced, ConsumerGroup)
+	// kafka-go waits 5 s between group (re)join attempts, and a rejoin after
+	// a broker restart takes several: with this, the group is back within
+	// seconds of Kafka rather than 15-20 s.
+	rc.JoinGroupBackoff = 500 * time.Millisecond
+	reader := kafka.NewReader(rc)
 	defer reader.Close()
 	metrics := worker.NewMetrics(tel.Registry)
 	w := worker.New(ordersdb.New(shards), catalog, dlq, cfg.worker, log, metrics)
