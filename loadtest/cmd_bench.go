@@ -99,7 +99,7 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started 
 	b.WriteString("\n")
 	for _, o := range outs {
 		fmt.Fprintf(&b, "### %s\n\n%s\n\n", o.Name, o.Question)
-		b.WriteString("| configuration | target/s | achieved/s | highest rate held/s | p50 ms | p99 ms | errors | generator CPU | generator off target |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| configuration | target/s | achieved/s | highest rate held/s | p50 ms | p99 ms | errors | generator CPU | generator off target (worst 5 s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range o.Rows {
 			if r.Skipped != "" {
 				fmt.Fprintf(&b, "| %s | skipped: %s |||||||\n", r.Config, r.Skipped)
@@ -107,6 +107,11 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started 
 			}
 			fmt.Fprintf(&b, "| %s | %.0f | %.1f | %.0f | %.2f | %.2f | %d | %.1f %% | %.2f %% |\n", r.Config, r.TargetRPS, r.AchievedRPS,
 				r.Capacity, r.P50, r.P99, r.Errors, r.CPUShare*100, r.SendErrPct)
+		}
+		for _, r := range o.Rows {
+			if r.Aborted != "" {
+				fmt.Fprintf(&b, "\n%s stopped early: %s\n", r.Config, r.Aborted)
+			}
 		}
 		if o.Verdict != "" {
 			fmt.Fprintf(&b, "\n```\n%s\n```\n", strings.TrimRight(o.Verdict, "\n"))
@@ -124,7 +129,7 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started 
 			fmt.Fprintf(&b, "| %s | %d | %.2f | %.2f | %.2f | %d |\n", p.Name, p.Latency.Count, p.Latency.P50, p.Latency.P99, p.Latency.Max, p.Latency.Errors)
 		}
 		g := r.Generator
-		fmt.Fprintf(&b, "\nGenerator during that run: %.1f %% CPU of the machine, %.0f µs per request, send lag p99 %.2f ms, worst second %.2f %% off target.\n\n",
+		fmt.Fprintf(&b, "\nGenerator during that run: %.1f %% CPU of the machine, %.0f µs per request, send lag p99 %.2f ms, worst 5-second window %.2f %% off target.\n\n",
 			g.CPUShare*100, g.CPUPerRequestUS, g.SendLagP99MS, g.SendRateErrorPct)
 	}
 	b.WriteString("The gateway-vs-nginx comparison (issue 5) and the catalog read-path numbers (issue 3) are in their own sections of this file, each with its command.\n")

@@ -119,6 +119,6 @@ type GeneratorStats struct {
 	SendLagP50MS     float64 `json:"send_lag_p50_ms"`
 	SendLagP99MS     float64 `json:"send_lag_p99_ms"`
 	SendLagMaxMS     float64 `json:"send_lag_max_ms"`
-	SendRateErrorPct float64 `json:"send_rate_error_pct"` // worst full second: |sent - target| / target
+	SendRateErrorPct float64 `json:"send_rate_error_pct"` // worst 5-second window: |sent - target| / target
 	Sent             uint64  `json:"sent"`
 }

@@ -92,7 +92,7 @@ func (r *Report) HTML(w io.Writer) error {
 	b.WriteString(SpectrumChart("Percentile spectrum", []SpectrumLine{{Name: "all requests", Points: res.Spectrum}}))
 
 	g := res.Generator
-	fmt.Fprintf(&b, "<h2>Generator</h2><p>%d requests sent; CPU %.2f s = %.1f %% of %d cores (%.0f µs per request); send lag p50 %s, p99 %s, max %s; worst full second %.2f %% off its target; peak %d in flight (cap %d).</p>",
+	fmt.Fprintf(&b, "<h2>Generator</h2><p>%d requests sent; CPU %.2f s = %.1f %% of %d cores (%.0f µs per request); send lag p50 %s, p99 %s, max %s; worst 5-second window %.2f %% off its target; peak %d in flight (cap %d).</p>",
 		g.Sent, g.CPUSeconds, g.CPUShare*100, g.Cores, g.CPUPerRequestUS, fmtMS(g.SendLagP50MS), fmtMS(g.SendLagP99MS), fmtMS(g.SendLagMaxMS), g.SendRateErrorPct, g.PeakInFlight, g.MaxWorkers)
 	if res.Aborted != "" {
 		fmt.Fprintf(&b, `<p class="fail">Stopped early: %s</p>`, e(res.Aborted))

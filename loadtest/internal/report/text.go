@@ -70,7 +70,7 @@ func (r *Report) Text(w io.Writer) {
 	}
 
 	g := res.Generator
-	fmt.Fprintf(w, "\ngenerator: %d sent, CPU %.2fs = %.1f%% of %d cores (%.0f µs/request), send lag p99 %s max %s, worst second %.2f%% off target, peak in flight %d (cap %d)\n",
+	fmt.Fprintf(w, "\ngenerator: %d sent, CPU %.2fs = %.1f%% of %d cores (%.0f µs/request), send lag p99 %s max %s, worst 5 s window %.2f%% off target, peak in flight %d (cap %d)\n",
 		g.Sent, g.CPUSeconds, g.CPUShare*100, g.Cores, g.CPUPerRequestUS, fmtMS(g.SendLagP99MS), fmtMS(g.SendLagMaxMS),
 		g.SendRateErrorPct, g.PeakInFlight, g.MaxWorkers)
 

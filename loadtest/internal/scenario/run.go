@@ -186,6 +186,7 @@ type generator struct {
 	rng       *mrand.Rand
 	zipf      *mrand.Zipf
 	perm      []int // popularity rank -> product id
+	last      int   // the last {product} drawn
 }
 
 func newGenerator(s *Scenario, base string, customers []string, admin string, seed uint64) *generator {
@@ -250,15 +251,29 @@ func (g *generator) next() engine.Request {
 	return req
 }
 
+// product draws a product id; g.mu is held.
+func (g *generator) product() int {
+	if g.zipf != nil {
+		return g.s.Products.First + g.perm[g.zipf.Uint64()]
+	}
+	return g.s.Products.First + g.rng.IntN(g.s.Products.Last-g.s.Products.First+1)
+}
+
 // value draws one placeholder value; g.mu is held.
 func (g *generator) value(name string, cust int) string {
 	switch name {
 	case "product":
-		n := g.s.Products.Last - g.s.Products.First + 1
-		if g.zipf != nil {
-			return strconv.Itoa(g.s.Products.First + g.perm[g.zipf.Uint64()])
+		g.last = g.product()
+		return strconv.Itoa(g.last)
+	case "other_product":
+		// Another product than the last {product}: an order's lines must
+		// name distinct products.
+		for range 100 {
+			if p := g.product(); p != g.last {
+				return strconv.Itoa(p)
+			}
 		}
-		return strconv.Itoa(g.s.Products.First + g.rng.IntN(n))
+		return strconv.Itoa(g.s.Products.First + (g.last-g.s.Products.First+1)%(g.s.Products.Last-g.s.Products.First+1))
 	case "customer":
 		return strconv.Itoa(cust + 1)
 	case "uuid":
@@ -320,9 +335,12 @@ func (f *orderFollower) start(ctx context.Context, r engine.Response) {
 func (f *orderFollower) follow(ctx context.Context, id, token string, accepted time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	// A poll that fails with 5xx is retried; the order counts as failed
+	// once, with the last reason, only if it never reaches a final status.
+	lastErr := engine.KindTimeout
 	for {
 		if ctx.Err() != nil {
-			f.phases.Fail(PhaseOrderFinal, engine.KindTimeout)
+			f.phases.Fail(PhaseOrderFinal, lastErr)
 			return
 		}
 		asked := time.Now()
@@ -330,7 +348,12 @@ func (f *orderFollower) follow(ctx context.Context, id, token string, accepted t
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := f.client.Do(req)
 		if err != nil {
-			f.phases.Fail(PhaseOrderFinal, "polling: "+engine.KindOf(err))
+			if ctx.Err() == nil {
+				lastErr = "polling: " + engine.KindOf(err)
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			f.phases.Fail(PhaseOrderFinal, lastErr)
 			return
 		}
 		var o struct {
@@ -340,8 +363,9 @@ func (f *orderFollower) follow(ctx context.Context, id, token string, accepted t
 		resp.Body.Close()
 		switch {
 		case resp.StatusCode != http.StatusOK:
-			f.phases.Fail(PhaseOrderFinal, "polling: "+engine.StatusKind(resp.StatusCode))
+			lastErr = "polling: " + engine.StatusKind(resp.StatusCode)
 			if resp.StatusCode < 500 {
+				f.phases.Fail(PhaseOrderFinal, lastErr)
 				return
 			}
 			time.Sleep(200 * time.Millisecond) // then poll again, within ctx's bound

@@ -173,7 +173,7 @@ var (
 	authModes   = []string{"", "none", "customer", "admin"}
 	followModes = []string{"", "order"}
 	placeholder = regexp.MustCompile(`\{([a-z_0-9:\-]+)\}`)
-	builtins    = []string{"product", "customer", "uuid"}
+	builtins    = []string{"product", "other_product", "customer", "uuid"}
 )
 
 func (s *Scenario) validate() error {
@@ -309,7 +309,7 @@ func (s *Scenario) checkPlaceholder(name string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("{%s} is not a placeholder: use product, customer, uuid, int:LOW-HIGH or a name under lists", name)
+	return fmt.Errorf("{%s} is not a placeholder: use product, other_product, customer, uuid, int:LOW-HIGH or a name under lists", name)
 }
 
 // locate finds the line of a field path (names and indexes) in the file,
