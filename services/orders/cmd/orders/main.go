@@ -96,7 +96,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	backlog := relay.NewBacklog(dbs, cfg.maxBacklog, 500*time.Millisecond, log, tel.Registry)
-	svc := orders.NewService(ordersdb.New(shards), catalog, backlog, shards.Len())
+	watcher := ordersdb.NewWatcher(dbs, log)
+	svc := orders.NewService(ordersdb.New(shards), catalog, backlog, shards.Len()).WithWaiter(watcher)
 
 	// One Writer for the whole process: it batches across the shards'
 	// relays. Topic unset: each message names its own.
@@ -115,6 +116,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
 	g.Go(func() error { return backlog.Run(gctx) })
+	g.Go(func() error { return watcher.Run(gctx) })
 	g.Go(func() error { return rel.Run(gctx) })
 	g.Go(func() error {
 		catalogChecks(gctx)

@@ -22,10 +22,12 @@ const (
 	HeaderUserRole = "X-User-Role"
 )
 
-// MaxWait bounds ?wait=; PollEvery is how often a long poll rereads the order.
+// MaxWait bounds ?wait=. PollEvery is how often a long poll rereads the
+// order without being woken: a fallback for a lost notification (or, with
+// no status watcher, the polling interval).
 const (
 	MaxWait   = 10 * time.Second
-	PollEvery = 20 * time.Millisecond
+	PollEvery = 250 * time.Millisecond
 )
 
 type handlers struct {

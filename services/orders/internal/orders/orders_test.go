@@ -226,3 +226,29 @@ func TestGetHidesOtherCustomersOrders(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitIsWokenByTheStatusWaiter(t *testing.T) {
+	store, waiter := orderstest.NewStore(), &orderstest.Waiter{}
+	svc := NewService(store, catalog, orderstest.Backlog(false), 8).WithWaiter(waiter)
+	ctx := context.Background()
+	alice := Identity{CustomerID: "alice"}
+	o, _, err := svc.Place(ctx, alice, "", []Line{{1, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for waiter.Subscribers(o.ID) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		final := *o
+		final.Status = StatusConfirmed
+		_, _ = store.Finalize(ctx, &final)
+		waiter.Notify(o.ID)
+	}()
+	start := time.Now()
+	// The fallback re-read is an hour away: only the wake-up can end this.
+	got, err := svc.Wait(ctx, alice, o.ID.String(), 5*time.Second, time.Hour)
+	if err != nil || got.Status != StatusConfirmed || time.Since(start) > 2*time.Second {
+		t.Fatalf("Wait = %v, %v after %s; want confirmed as soon as notified", got, err, time.Since(start))
+	}
+}

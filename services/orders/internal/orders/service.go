@@ -113,6 +113,11 @@ type Store interface {
 	ListAll(ctx context.Context, after *Cursor, limit int) ([]Order, error)
 }
 
+// StatusWaiter wakes a long poll when its order may have become final.
+type StatusWaiter interface {
+	Subscribe(id ID) (woken <-chan struct{}, cancel func())
+}
+
 // Backlog tells whether a shard's outbox is over its bound.
 type Backlog interface {
 	Over(shard int) bool
@@ -123,8 +128,16 @@ type Service struct {
 	store   Store
 	catalog Catalog
 	backlog Backlog
+	waiter  StatusWaiter
 	shards  int
 	now     func() time.Time
+}
+
+// WithWaiter makes long polls wait for status notifications, reading the
+// order only when woken (or every fallback interval), instead of polling.
+func (s *Service) WithWaiter(w StatusWaiter) *Service {
+	s.waiter = w
+	return s
 }
 
 // NewService wires the service.
@@ -221,10 +234,25 @@ func (s *Service) Get(ctx context.Context, who Identity, rawID string) (*Order, 
 	return o, nil
 }
 
-// Wait is Get that, for up to wait, polls until the order leaves pending.
+// Wait is Get that, for up to wait, waits until the order leaves pending:
+// woken by the StatusWaiter when there is one (then every is only the
+// fallback re-read), else reading it every interval.
 func (s *Service) Wait(ctx context.Context, who Identity, rawID string, wait, every time.Duration) (*Order, error) {
+	if wait <= 0 {
+		return s.Get(ctx, who, rawID)
+	}
+	var woken <-chan struct{}
+	if s.waiter != nil {
+		if id, err := ParseID(rawID, s.shards); err == nil {
+			var cancel func()
+			// Subscribe before the first read, so a decision between the
+			// two is not missed.
+			woken, cancel = s.waiter.Subscribe(id)
+			defer cancel()
+		}
+	}
 	o, err := s.Get(ctx, who, rawID)
-	if err != nil || o.Final() || wait <= 0 {
+	if err != nil || o.Final() {
 		return o, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
@@ -235,6 +263,7 @@ func (s *Service) Wait(ctx context.Context, who Identity, rawID string, wait, ev
 		select {
 		case <-ctx.Done():
 			return o, nil // still pending: answer what is known, not an error
+		case <-woken:
 		case <-t.C:
 		}
 		next, err := s.store.Get(ctx, o.ID)

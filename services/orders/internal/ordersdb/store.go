@@ -273,7 +273,7 @@ func (s *Store) ListAll(ctx context.Context, c *orders.Cursor, limit int) ([]ord
 
 // Finalize moves o from pending to its final status (o.Status, o.Reason,
 // o.UpdatedAt) and writes its orders.status event, in one statement and
-// only if it is still pending: it reports false, writing nothing, when
+// only if it is still pending (waking the long polls of that order): it reports false, writing nothing, when
 // another delivery already decided. This is what makes a redelivered
 // message harmless.
 func (s *Store) Finalize(ctx context.Context, o *orders.Order) (bool, error) {
@@ -282,9 +282,9 @@ func (s *Store) Finalize(ctx context.Context, o *orders.Order) (bool, error) {
 	err := s.db(ctx, o.ID.Shard).Raw(`WITH
 		u AS (UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING id),
 		x AS (INSERT INTO outbox (topic, key, payload, headers) SELECT ?, ?, ?, ?::jsonb FROM u RETURNING 1)
-		SELECT count(*) FROM (SELECT pg_notify(?, '') FROM x) AS notified`,
+		SELECT count(*) FROM (SELECT pg_notify(?, ''), pg_notify(?, u.id::text) FROM x, u) AS notified`,
 		string(o.Status), string(o.Reason), o.UpdatedAt, o.ID.UUID,
-		ev.Topic, ev.Key, ev.Payload, traceHeaders(ctx), NotifyChannel).Scan(&applied).Error
+		ev.Topic, ev.Key, ev.Payload, traceHeaders(ctx), NotifyChannel, StatusChannel).Scan(&applied).Error
 	if err != nil {
 		return false, fmt.Errorf("finalize order %s: %w", o.ID, pgdb.Translate(err))
 	}

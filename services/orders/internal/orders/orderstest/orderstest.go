@@ -219,3 +219,42 @@ type Backlog bool
 
 // Over implements orders.Backlog.
 func (b Backlog) Over(int) bool { return bool(b) }
+
+// Waiter is an orders.StatusWaiter the test wakes by hand.
+type Waiter struct {
+	mu   sync.Mutex
+	subs map[orders.ID][]chan struct{}
+}
+
+var _ orders.StatusWaiter = (*Waiter)(nil)
+
+// Subscribe implements orders.StatusWaiter.
+func (w *Waiter) Subscribe(id orders.ID) (<-chan struct{}, func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.subs == nil {
+		w.subs = map[orders.ID][]chan struct{}{}
+	}
+	ch := make(chan struct{}, 1)
+	w.subs[id] = append(w.subs[id], ch)
+	return ch, func() {}
+}
+
+// Subscribers counts the waiters of id.
+func (w *Waiter) Subscribers(id orders.ID) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.subs[id])
+}
+
+// Notify wakes every waiter of id.
+func (w *Waiter) Notify(id orders.ID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.subs[id] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
