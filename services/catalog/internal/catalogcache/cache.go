@@ -12,9 +12,13 @@
 //     from a replica that has not replayed the write yet;
 //   - a deleted or unknown product is cached as a tombstone for a short TTL
 //     (negative caching), so a flood of 404s does not reach Postgres;
-//   - list pages hold product ids under a generation key that every catalog
-//     write bumps: one increment invalidates every cached page, and the
-//     items themselves come from the product keys with one GetMulti;
+//   - values are the exact response bytes with their ETag, so a hit is
+//     written to the client without a decode or an encode;
+//   - list pages are whole bodies under a key made of a generation that
+//     every catalog write bumps (one increment invalidates every cached
+//     page) and of the query; a page lives ListTTL, so stock changed by
+//     reservations, which do not bump the generation, shows in lists at
+//     most ListTTL (+10%) late;
 //   - every TTL gets up to 10% jitter, so keys filled together do not
 //     expire together;
 //   - memcached errors and timeouts are counted and traced, never returned:
@@ -22,6 +26,7 @@
 package catalogcache
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +35,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -72,6 +78,7 @@ type Cache struct {
 	instance attribute.KeyValue
 	log      *slog.Logger
 	ops      *prometheus.CounterVec
+	lastGen  atomic.Pointer[string] // the list generation this process saw last
 }
 
 var _ catalog.Store = (*Cache)(nil)
@@ -89,10 +96,15 @@ func New(inner catalog.Store, mc Client, owner func(string) string, cfg Config,
 		tracer: otel.Tracer("github.com/scaleshop/scaleshop/services/catalog/internal/catalogcache")}
 }
 
-// Keys. The version prefix lets a change of encoding start afresh.
+// Keys. The version prefix lets a change of encoding start afresh (v2:
+// values hold the response bytes and their ETag; pages hold whole bodies).
+// The generation and every page share the hash tag {lists}, so they live on
+// one server and a list read gets both with one round trip. That server is
+// a single point for lists either way: without the generation no page can be
+// trusted, and lists are read from Postgres while it is down.
 const (
-	prefix    = "catalog:v1:"
-	genKey    = prefix + "listgen"
+	prefix    = "catalog:v2:"
+	genKey    = prefix + "{lists}:gen"
 	tombstone = "-"
 )
 
@@ -102,12 +114,29 @@ func ProductKey(id int64) string { return prefix + "p:" + strconv.FormatInt(id, 
 func pageKey(gen string, q catalog.ListQuery) string {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d", q.Category, q.Q, q.Limit, q.AfterID)
-	return prefix + "l:" + gen + ":" + strconv.FormatUint(h.Sum64(), 36)
+	return prefix + "{lists}:" + gen + ":" + strconv.FormatUint(h.Sum64(), 36)
 }
 
-type pageEntry struct {
-	IDs  []int64 `json:"ids"`
-	Next string  `json:"next"`
+// A cached value is the ETag, a newline, then the exact response body, so a
+// hit is written to the client as it is. A tombstone is "-".
+func frame(e catalog.Encoded) []byte {
+	b := make([]byte, 0, len(e.ETag)+1+len(e.Body))
+	b = append(b, e.ETag...)
+	b = append(b, '\n')
+	return append(b, e.Body...)
+}
+
+// unframe reads a cached value: found is false for a tombstone, ok false for
+// a value this code did not write (treated as a miss).
+func unframe(v []byte) (e catalog.Encoded, found, ok bool) {
+	if string(v) == tombstone {
+		return e, false, true
+	}
+	i := bytes.IndexByte(v, '\n')
+	if i <= 0 {
+		return e, false, false
+	}
+	return catalog.Encoded{ETag: string(v[:i]), Body: v[i+1:]}, true, true
 }
 
 // bypass says whether a read must skip the cache: the client asked for it,
@@ -119,24 +148,48 @@ func (c *Cache) Get(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.
 	if bypass(o) {
 		return c.inner.Get(ctx, id, o)
 	}
-	key := ProductKey(id)
-	if p, ok, err := c.cachedProduct(ctx, key, id); ok {
-		return p, catalog.FromCache, err
+	e, src, err := c.GetEncoded(ctx, id, o)
+	if err != nil {
+		return catalog.Product{}, src, err
 	}
-	return load(c, ctx, key, func(lctx context.Context) (catalog.Product, catalog.Source, error) {
+	var p catalog.Product
+	if err := json.Unmarshal(e.Body, &p); err != nil {
+		return p, src, fmt.Errorf("catalogcache: product %d: %w", id, err)
+	}
+	return p, src, nil
+}
+
+// GetEncoded is Get in wire form: a hit is the cached response bytes, with
+// no decode or encode.
+func (c *Cache) GetEncoded(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error) {
+	if bypass(o) {
+		p, src, err := c.inner.Get(ctx, id, o)
+		if err != nil {
+			return catalog.Encoded{}, src, err
+		}
+		return catalog.EncodeProduct(p), src, nil
+	}
+	key := ProductKey(id)
+	if e, ok, err := c.cachedProduct(ctx, key, id); ok {
+		return e, catalog.FromCache, err
+	}
+	return load(c, ctx, key, func(lctx context.Context) (catalog.Encoded, catalog.Source, error) {
 		// Look again: this request may have missed just before another
 		// one's load filled the key and left the flight.
-		if p, ok, err := c.cachedProduct(lctx, key, id); ok {
-			return p, catalog.FromCache, err
+		if e, ok, err := c.cachedProduct(lctx, key, id); ok {
+			return e, catalog.FromCache, err
 		}
 		p, src, err := c.inner.Get(lctx, id, o)
 		switch {
 		case errors.Is(err, problem.ErrNotFound):
 			c.add(lctx, key, []byte(tombstone), c.cfg.NegativeTTL)
-		case err == nil:
-			c.add(lctx, key, encodeProduct(p), c.cfg.ProductTTL)
+			return catalog.Encoded{}, src, err
+		case err != nil:
+			return catalog.Encoded{}, src, err
 		}
-		return p, src, err
+		e := catalog.EncodeProduct(p)
+		c.add(lctx, key, frame(e), c.cfg.ProductTTL)
+		return e, src, nil
 	})
 }
 
@@ -162,19 +215,19 @@ func load[T any](c *Cache, ctx context.Context, key string,
 
 // cachedProduct reads key; ok is false on a miss. A tombstone is a hit
 // whose error is not found.
-func (c *Cache) cachedProduct(ctx context.Context, key string, id int64) (catalog.Product, bool, error) {
+func (c *Cache) cachedProduct(ctx context.Context, key string, id int64) (catalog.Encoded, bool, error) {
 	it, ok := c.get(ctx, key)
 	if !ok {
-		return catalog.Product{}, false, nil
+		return catalog.Encoded{}, false, nil
 	}
-	p, found, err := decodeProduct(it.Value)
+	e, found, ok := unframe(it.Value)
 	switch {
-	case err != nil:
-		return p, false, nil
+	case !ok:
+		return e, false, nil
 	case !found:
-		return p, true, notFound(id)
+		return e, true, notFound(id)
 	}
-	return p, true, nil
+	return e, true, nil
 }
 
 func notFound(id int64) error { return fmt.Errorf("%w: no product %d", problem.ErrNotFound, id) }
@@ -198,11 +251,15 @@ func (c *Cache) GetMany(ctx context.Context, ids []int64, o catalog.ReadOpts) ([
 			missing = append(missing, id)
 			continue
 		}
-		p, found, err := decodeProduct(it.Value)
+		e, found, ok := unframe(it.Value)
+		var p catalog.Product
 		switch {
-		case err != nil:
+		case !ok:
 			missing = append(missing, id)
-		case found:
+		case !found:
+		case json.Unmarshal(e.Body, &p) != nil:
+			missing = append(missing, id)
+		default:
 			byID[id] = p
 		}
 	}
@@ -216,7 +273,7 @@ func (c *Cache) GetMany(ctx context.Context, ids []int64, o catalog.ReadOpts) ([
 		got := make(map[int64]bool, len(loaded))
 		for _, p := range loaded {
 			byID[p.ID], got[p.ID] = p, true
-			c.add(ctx, ProductKey(p.ID), encodeProduct(p), c.cfg.ProductTTL)
+			c.add(ctx, ProductKey(p.ID), frame(catalog.EncodeProduct(p)), c.cfg.ProductTTL)
 		}
 		for _, id := range missing {
 			if !got[id] {
@@ -233,54 +290,86 @@ func (c *Cache) GetMany(ctx context.Context, ids []int64, o catalog.ReadOpts) ([
 	return out, src, nil
 }
 
-// List serves a page: the generation, then the page's ids, then the
-// products by GetMulti. A miss loads the page once and fills all three.
+// List serves a page from memcached, or loads it once and fills.
 func (c *Cache) List(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpts) (catalog.Page, catalog.Source, error) {
 	if bypass(o) {
 		return c.inner.List(ctx, q, o)
 	}
-	gen, ok := c.generation(ctx)
-	if !ok {
-		return c.inner.List(ctx, q, o)
+	e, src, err := c.ListEncoded(ctx, q, o)
+	if err != nil {
+		return catalog.Page{}, src, err
+	}
+	var page catalog.Page
+	if err := json.Unmarshal(e.Body, &page); err != nil {
+		return page, src, fmt.Errorf("catalogcache: page: %w", err)
+	}
+	return page, src, nil
+}
+
+// ListEncoded serves a page in wire form, with no decode or encode. On a
+// hit it costs one round trip: a multi-get of the generation and of the page
+// under the generation this process saw last (one server, see genKey). Only
+// when the generation moved is the page read again under the new one. A
+// miss loads the page once and fills it.
+func (c *Cache) ListEncoded(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error) {
+	if bypass(o) {
+		return c.listFromStore(ctx, q, o)
+	}
+	var gen string
+	last := c.lastGen.Load()
+	if last != nil {
+		key := pageKey(*last, q)
+		items := c.getMulti(ctx, []string{genKey, key})
+		if it, ok := items[genKey]; ok {
+			gen = string(it.Value)
+		}
+		if it, ok := items[key]; ok && gen == *last {
+			if e, found, ok := unframe(it.Value); ok && found {
+				return e, catalog.FromCache, nil
+			}
+		}
+	}
+	if gen == "" {
+		var ok bool
+		if gen, ok = c.generation(ctx); !ok {
+			return c.listFromStore(ctx, q, o)
+		}
 	}
 	key := pageKey(gen, q)
-	if page, src, ok := c.cachedPage(ctx, key, o); ok {
-		return page, src, nil
+	if last == nil || gen != *last {
+		c.lastGen.Store(&gen)
+		if e, ok := c.cachedPage(ctx, key); ok {
+			return e, catalog.FromCache, nil
+		}
 	}
-	return load(c, ctx, key, func(lctx context.Context) (catalog.Page, catalog.Source, error) {
-		if page, src, ok := c.cachedPage(lctx, key, o); ok {
-			return page, src, nil
+	return load(c, ctx, key, func(lctx context.Context) (catalog.Encoded, catalog.Source, error) {
+		if e, ok := c.cachedPage(lctx, key); ok {
+			return e, catalog.FromCache, nil
 		}
-		page, src, err := c.inner.List(lctx, q, o)
-		if err != nil {
-			return page, src, err
+		e, src, err := c.listFromStore(lctx, q, o)
+		if err == nil {
+			c.add(lctx, key, frame(e), c.cfg.ListTTL)
 		}
-		e := pageEntry{IDs: make([]int64, len(page.Items)), Next: page.NextCursor}
-		for i, p := range page.Items {
-			e.IDs[i] = p.ID
-			c.add(lctx, ProductKey(p.ID), encodeProduct(p), c.cfg.ProductTTL)
-		}
-		b, _ := json.Marshal(e)
-		c.add(lctx, key, b, c.cfg.ListTTL)
-		return page, src, nil
+		return e, src, err
 	})
 }
 
-// cachedPage reads a page entry and its products; ok is false on a miss.
-func (c *Cache) cachedPage(ctx context.Context, key string, o catalog.ReadOpts) (catalog.Page, catalog.Source, bool) {
+func (c *Cache) listFromStore(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error) {
+	page, src, err := c.inner.List(ctx, q, o)
+	if err != nil {
+		return catalog.Encoded{}, src, err
+	}
+	return catalog.EncodePage(page), src, nil
+}
+
+// cachedPage reads a page body; ok is false on a miss.
+func (c *Cache) cachedPage(ctx context.Context, key string) (catalog.Encoded, bool) {
 	it, ok := c.get(ctx, key)
 	if !ok {
-		return catalog.Page{}, "", false
+		return catalog.Encoded{}, false
 	}
-	var e pageEntry
-	if json.Unmarshal(it.Value, &e) != nil {
-		return catalog.Page{}, "", false
-	}
-	items, src, err := c.GetMany(ctx, e.IDs, o)
-	if err != nil || len(items) != len(e.IDs) {
-		return catalog.Page{}, "", false
-	}
-	return catalog.Page{Items: items, NextCursor: e.Next}, src, true
+	e, found, ok := unframe(it.Value)
+	return e, ok && found
 }
 
 // generation returns the current list generation, creating it when memcached
@@ -336,8 +425,10 @@ func (c *Cache) Delete(ctx context.Context, id int64, ifVersion int64) (catalog.
 	return token, err
 }
 
-// Reserve refreshes the products whose stock changed. List pages keep ids
-// only, so they show the new stock without a generation bump.
+// Reserve refreshes the products whose stock changed. It does not bump the
+// list generation (checkout traffic would empty the list cache): the stock
+// a cached page shows may lag by up to the list TTL; reservations read the
+// primary, so they stay exact.
 func (c *Cache) Reserve(ctx context.Context, r catalog.ReservationRequest) (catalog.Reservation, []catalog.Product, error) {
 	res, changed, err := c.inner.Reserve(ctx, r)
 	if err == nil {
@@ -359,7 +450,7 @@ func (c *Cache) Release(ctx context.Context, orderID string) (catalog.Reservatio
 // worst the next read loads it again.
 func (c *Cache) refresh(ctx context.Context, ps ...catalog.Product) {
 	for _, p := range ps {
-		if !c.set(ctx, ProductKey(p.ID), encodeProduct(p), c.cfg.ProductTTL) {
+		if !c.set(ctx, ProductKey(p.ID), frame(catalog.EncodeProduct(p)), c.cfg.ProductTTL) {
 			c.delete(ctx, ProductKey(p.ID))
 		}
 	}
@@ -374,20 +465,6 @@ func (c *Cache) bumpGeneration(ctx context.Context) {
 	}
 	c.ops.WithLabelValues("incr", "ok").Inc()
 	// A missing generation needs no bump: the next list creates a new one.
-}
-
-func encodeProduct(p catalog.Product) []byte {
-	b, _ := json.Marshal(p)
-	return b
-}
-
-// decodeProduct reads a cached value; found is false for a tombstone.
-func decodeProduct(b []byte) (p catalog.Product, found bool, err error) {
-	if string(b) == tombstone {
-		return p, false, nil
-	}
-	err = json.Unmarshal(b, &p)
-	return p, err == nil, err
 }
 
 // ttl adds up to 10% jitter and converts to memcached seconds.

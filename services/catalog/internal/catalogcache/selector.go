@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
+	"strings"
 
 	"github.com/bradfitz/gomemcache/memcache"
 )
@@ -44,7 +45,7 @@ func (r *Rendezvous) PickServer(key string) (net.Addr, error) {
 }
 
 func (r *Rendezvous) pick(key string) int {
-	k := hash64(key)
+	k := hash64(hashTag(key))
 	best, bestScore := 0, uint64(0)
 	for i, seed := range r.seeds {
 		if score := mix64(k ^ seed); i == 0 || score > bestScore {
@@ -66,6 +67,17 @@ func (r *Rendezvous) Each(f func(net.Addr) error) error {
 
 // Owner returns the "host:port" that holds key; tests and spans use it.
 func (r *Rendezvous) Owner(key string) string { return r.addrs[r.pick(key)].String() }
+
+// hashTag is the part of key that places it: the text inside its first
+// "{...}" when that is not empty, else the whole key.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
+}
 
 func hash64(s string) uint64 {
 	h := fnv.New64a()

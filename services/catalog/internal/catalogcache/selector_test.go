@@ -1,6 +1,7 @@
 package catalogcache_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/scaleshop/scaleshop/services/catalog/internal/catalogcache"
@@ -26,5 +27,26 @@ func TestRendezvousMovesOnlyTheLostServersKeys(t *testing.T) {
 		if k < n/3-n/20 || k > n/3+n/20 {
 			t.Errorf("%s owns %d of %d keys; want about a third", addr, k, n)
 		}
+	}
+}
+
+func TestKeysWithOneHashTagShareAServer(t *testing.T) {
+	r, err := catalogcache.NewRendezvous("127.0.0.1:11211", "127.0.0.1:11212", "127.0.0.1:11213")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]bool{}
+	for i := range 100 {
+		tag := fmt.Sprint("t", i)
+		want := r.Owner("a:{" + tag + "}:1")
+		owners[want] = true
+		for _, key := range []string{"b:{" + tag + "}:2", "{" + tag + "}", "x{" + tag + "}y{z}"} {
+			if got := r.Owner(key); got != want {
+				t.Fatalf("%s is on %s, a:{%s}:1 on %s: one tag, one server", key, got, tag, want)
+			}
+		}
+	}
+	if len(owners) < 3 {
+		t.Errorf("100 tags used %d of 3 servers", len(owners))
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"net/http"
 	"strconv"
@@ -104,26 +103,36 @@ func pathID(c *gin.Context) (int64, error) {
 	return id, nil
 }
 
-// serveRead answers a GET with caching headers, or 304 when the client's
-// copy is current.
-func (a *API) serveRead(c *gin.Context, etag string, src catalog.Source, o catalog.ReadOpts, body any) {
+// serveRead answers a GET with caching headers and the body as it was
+// encoded (by the cache, or from the row), or 304 when the client's copy is
+// current.
+func (a *API) serveRead(c *gin.Context, e catalog.Encoded, src catalog.Source, o catalog.ReadOpts) {
 	stamp(c)
 	h := c.Writer.Header()
-	h.Set("ETag", etag)
-	h.Set(HeaderServedFrom, string(src))
-	h.Set("Vary", HeaderToken)
+	h["Etag"] = []string{e.ETag}
+	h[HeaderServedFrom] = []string{string(src)}
+	h["Vary"] = varyToken
 	if o.After > 0 {
 		// The client wants at least this fresh: no shared cache should answer.
-		h.Set("Cache-Control", "no-cache")
+		h["Cache-Control"] = noCache
 	} else {
-		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(a.maxAge.Seconds())))
+		h["Cache-Control"] = []string{a.cacheControl}
 	}
-	if etagMatches(c.GetHeader("If-None-Match"), etag) {
+	if etagMatches(c.GetHeader("If-None-Match"), e.ETag) {
 		c.Status(http.StatusNotModified)
 		return
 	}
-	c.JSON(http.StatusOK, body)
+	c.Data(http.StatusOK, jsonType, e.Body)
 }
+
+// Header values shared by every read (never modified after start).
+var (
+	varyToken = []string{HeaderToken}
+	noCache   = []string{"no-cache"}
+)
+
+// jsonType is what gin's c.JSON sends, so an encoded body reads the same.
+const jsonType = "application/json; charset=utf-8"
 
 // etagMatches applies If-None-Match's weak comparison.
 func etagMatches(header, etag string) bool {
@@ -142,49 +151,34 @@ func etagMatches(header, etag string) bool {
 
 func (a *API) get(c *gin.Context) {
 	id, err := pathID(c)
-	a.read(c, err, func(ctx context.Context, o catalog.ReadOpts) (any, string, catalog.Source, error) {
-		p, src, err := a.store.Get(ctx, id, o)
-		return p, p.ETag(), src, err
+	a.read(c, err, func(ctx context.Context, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error) {
+		return a.reads.GetEncoded(ctx, id, o)
 	})
 }
 
 func (a *API) list(c *gin.Context) {
 	q, err := catalog.ParseListQuery(c.Query("category"), c.Query("q"), c.Query("limit"), c.Query("cursor"))
-	a.read(c, err, func(ctx context.Context, o catalog.ReadOpts) (any, string, catalog.Source, error) {
-		page, src, err := a.store.List(ctx, q, o)
-		if page.Items == nil {
-			page.Items = []catalog.Product{}
-		}
-		return page, pageETag(page), src, err
+	a.read(c, err, func(ctx context.Context, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error) {
+		return a.reads.ListEncoded(ctx, q, o)
 	})
 }
 
 // read serves a cacheable GET: parseErr is the handler's own input check;
-// load returns the body, its ETag and what served it.
+// load returns the encoded body and what served it.
 func (a *API) read(c *gin.Context, parseErr error,
-	load func(context.Context, catalog.ReadOpts) (any, string, catalog.Source, error)) {
+	load func(context.Context, catalog.ReadOpts) (catalog.Encoded, catalog.Source, error)) {
 	o, err := readOpts(c)
 	if err = errors.Join(parseErr, err); err != nil {
 		a.fail(c, err)
 		return
 	}
-	body, etag, src, err := load(c.Request.Context(), o)
+	e, src, err := load(c.Request.Context(), o)
 	if err != nil {
 		c.Header(HeaderServedFrom, string(src))
 		a.fail(c, err)
 		return
 	}
-	a.serveRead(c, etag, src, o, body)
-}
-
-// pageETag is a weak tag over the page's members and their versions.
-func pageETag(p catalog.Page) string {
-	h := fnv.New64a()
-	for _, it := range p.Items {
-		fmt.Fprintf(h, "%d:%d,", it.ID, it.Version)
-	}
-	io.WriteString(h, p.NextCursor)
-	return `W/"l-` + strconv.FormatUint(h.Sum64(), 36) + `"`
+	a.serveRead(c, e, src, o)
 }
 
 // productBody is what POST and PUT accept: the product's fields. id,

@@ -3,7 +3,9 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -14,10 +16,38 @@ import (
 
 // API serves the catalog over HTTP.
 type API struct {
-	store   catalog.Store
-	log     *slog.Logger
-	maxAge  time.Duration
-	queries *prometheus.HistogramVec
+	store        catalog.Store
+	reads        encodedReader
+	log          *slog.Logger
+	cacheControl string // of anonymous reads: "public, max-age=N"
+	queries      *prometheus.HistogramVec
+}
+
+// encodedReader answers the two public reads in wire form. The memcached
+// cache implements it (a hit is the stored response bytes); any other store
+// is wrapped so it encodes what it read.
+type encodedReader interface {
+	GetEncoded(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error)
+	ListEncoded(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error)
+}
+
+// encoding makes any Store an encodedReader.
+type encoding struct{ catalog.Store }
+
+func (s encoding) GetEncoded(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error) {
+	p, src, err := s.Get(ctx, id, o)
+	if err != nil {
+		return catalog.Encoded{}, src, err
+	}
+	return catalog.EncodeProduct(p), src, nil
+}
+
+func (s encoding) ListEncoded(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error) {
+	page, src, err := s.List(ctx, q, o)
+	if err != nil {
+		return catalog.Encoded{}, src, err
+	}
+	return catalog.EncodePage(page), src, nil
 }
 
 // Config tunes the HTTP layer.
@@ -36,7 +66,12 @@ func New(store catalog.Store, cfg Config, log *slog.Logger, reg prometheus.Regis
 		Buckets: []float64{0, 1, 2, 3, 5, 8, 13, 21},
 	}, []string{"route"})
 	reg.MustRegister(queries)
-	return &API{store: store, log: log, maxAge: cfg.MaxAge, queries: queries}
+	reads, ok := store.(encodedReader)
+	if !ok {
+		reads = encoding{store}
+	}
+	return &API{store: store, reads: reads, log: log, queries: queries,
+		cacheControl: "public, max-age=" + strconv.Itoa(int(cfg.MaxAge.Seconds()))}
 }
 
 // Mount adds the whole surface to r.
