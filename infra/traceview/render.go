@@ -58,7 +58,7 @@ func Render(w io.Writer, t *Trace, o Options) error {
 			on, fmtDur(s.Offset), fmtDur(s.Duration), bar(t, s, width), mark,
 			strings.Repeat("  ", s.Depth), who, s.Operation)
 		if s.QueueTime > 0 {
-			line += fmt.Sprintf("  [queued %s in Kafka]", fmtDur(s.QueueTime))
+			line += fmt.Sprintf("  [Kafka hop %s after publish began]", fmtDur(s.QueueTime))
 		}
 		if attrs := attrLine(s); attrs != "" {
 			line += "  " + attrs
@@ -93,6 +93,7 @@ func attrLine(s *Span) string {
 		if !ok {
 			continue
 		}
+		v = strings.Join(strings.Fields(v), " ") // multi-line SQL stays on its span's line
 		if len(v) > 80 {
 			v = v[:77] + "..."
 		}

@@ -34,7 +34,9 @@ type Span struct {
 	// Offset is the start relative to the trace's first span.
 	Offset time.Duration `json:"offset_ns"`
 	// QueueTime is set on a consumer span whose parent is a producer span:
-	// how long the message waited in Kafka.
+	// from the start of the publish to the start of processing. It is
+	// measured start to start because the producer span lasts until the
+	// broker's acks, which can come after a consumer already has the message.
 	QueueTime time.Duration `json:"queue_time_ns,omitempty"`
 }
 
@@ -169,7 +171,7 @@ func Build(at APITrace) *Trace {
 		if p, ok := byID[s.ParentID]; ok {
 			p.Children = append(p.Children, s)
 			if s.Kind == "consumer" && p.Kind == "producer" {
-				s.QueueTime = s.Start.Sub(p.Start.Add(p.Duration))
+				s.QueueTime = s.Start.Sub(p.Start)
 			}
 		} else {
 			t.Roots = append(t.Roots, s)

@@ -13,7 +13,8 @@ import (
 )
 
 // fixture is a trace shaped like an order's: gateway -> orders -> SQL on a
-// shard, then producer -> consumer across Kafka (12 ms in the queue), with
+// shard, then producer -> consumer across Kafka (15 ms from publish to
+// processing), with
 // a failing catalog call under the worker.
 const fixture = `{"data":[{"traceID":"t1","processes":{
  "p1":{"serviceName":"gateway","tags":[{"key":"service.instance.id","value":"gateway"}]},
@@ -23,7 +24,7 @@ const fixture = `{"data":[{"traceID":"t1","processes":{
  {"spanID":"a","operationName":"POST /api/orders","references":[],"startTime":1000000,"duration":9000,"processID":"p1",
   "tags":[{"key":"span.kind","value":"server"},{"key":"scaleshop.member","value":"127.0.0.1:8092"}]},
  {"spanID":"b","operationName":"POST /api/orders","references":[{"refType":"CHILD_OF","spanID":"a"}],"startTime":1001000,"duration":7000,"processID":"p2",
-  "tags":[{"key":"span.kind","value":"server"},{"key":"scaleshop.shard","value":5}]},
+  "tags":[{"key":"span.kind","value":"server"},{"key":"scaleshop.shard","value":5},{"key":"db.query.text","value":"WITH k AS (SELECT 1),\n\t\to AS (INSERT"}]},
  {"spanID":"c","operationName":"orders.placed publish","references":[{"refType":"CHILD_OF","spanID":"b"}],"startTime":1020000,"duration":3000,"processID":"p2",
   "tags":[{"key":"span.kind","value":"producer"},{"key":"messaging.destination.name","value":"orders.placed"}]},
  {"spanID":"d","operationName":"orders.placed process","references":[{"refType":"CHILD_OF","spanID":"c"}],"startTime":1035000,"duration":20000,"processID":"p3",
@@ -61,8 +62,8 @@ func TestBuildLinksParentsAndMeasuresTheKafkaHop(t *testing.T) {
 		t.Fatalf("depth-first order %q, want abcde", got)
 	}
 	consumer := tr.Spans[3]
-	if consumer.Depth != 3 || consumer.QueueTime != 12*time.Millisecond || consumer.Instance != "worker-1" {
-		t.Fatalf("consumer span %+v: want depth 3, queued 12ms, instance worker-1", consumer)
+	if consumer.Depth != 3 || consumer.QueueTime != 15*time.Millisecond || consumer.Instance != "worker-1" {
+		t.Fatalf("consumer span %+v: want depth 3, Kafka hop 15ms, instance worker-1", consumer)
 	}
 	if !tr.Spans[4].Error {
 		t.Fatal("the span with otel.status_code=ERROR is not marked as an error")
@@ -96,7 +97,8 @@ func TestRenderShowsTheWaterfall(t *testing.T) {
 		{2, "member=127.0.0.1:8092"},
 		{3, "  orders/orders-2  POST /api/orders"},
 		{3, "shard=5"},
-		{5, "[queued 12.000ms in Kafka]"},
+		{3, "query.text=WITH k AS (SELECT 1), o AS (INSERT"},
+		{5, "[Kafka hop 15.000ms after publish began]"},
 		{5, "partition.id=3"},
 		{6, "\x1b[31m"},
 		{6, "!"},
@@ -134,7 +136,7 @@ func TestRenderJSONAndNotFound(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.TraceID != "t1" || len(back.Spans) != 5 || back.Spans[3].QueueTime != int64(12*time.Millisecond) {
+	if back.TraceID != "t1" || len(back.Spans) != 5 || back.Spans[3].QueueTime != int64(15*time.Millisecond) {
 		t.Fatalf("json %+v", back)
 	}
 	if _, err := c.Get(context.Background(), "nope"); !errors.Is(err, ErrNotFound) {
