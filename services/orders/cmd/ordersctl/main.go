@@ -5,8 +5,9 @@
 // replay-dlq moves the messages the workers dead-lettered
 // (orders.placed.dlq) back to orders.placed, without the dead-letter
 // headers, and commits each one only after it is republished. It stops when
-// the dead-letter topic has been quiet for -idle. Replaying is safe at any
-// time: a worker that gets an order already final changes nothing.
+// the dead-letter topic has been quiet for -idle or every message that was
+// there when it started is replayed. Replaying is safe at any time: a
+// worker that gets an order already final changes nothing.
 // KAFKA_BROKERS names the brokers (default 127.0.0.1:9092).
 package main
 
@@ -57,32 +58,92 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return err
 }
 
-// Replay republishes dead letters until the topic is quiet for idle.
+// Replay republishes the dead letters that are in the topic when it starts
+// (a message that fails again is dead-lettered anew and waits for the next
+// replay, so a poison message cannot loop), in batches: republish, then
+// commit. It stops when every partition reached its starting end, or after
+// idle without a message.
 func Replay(ctx context.Context, brokers []string, idle time.Duration, limit int) (int, error) {
+	ends, err := endOffsets(ctx, brokers[0], topology.TopicOrdersPlacedDLQ)
+	if err != nil {
+		return 0, err
+	}
 	r := kafka.NewReader(kafkax.ReaderConfig(brokers, topology.TopicOrdersPlacedDLQ, ReplayGroup))
 	defer r.Close()
 	w := kafkax.NewWriter(brokers, topology.TopicOrdersPlaced)
 	defer w.Close()
 	n := 0
+	reached := map[int]bool{}
 	for limit == 0 || n < limit {
-		fetchCtx, cancel := context.WithTimeout(ctx, idle)
-		m, err := r.FetchMessage(fetchCtx)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				return n, nil // quiet: done
+		var batch []kafka.Message
+		for len(batch) < 500 && (limit == 0 || n+len(batch) < limit) {
+			wait := idle
+			if len(batch) > 0 {
+				wait = 50 * time.Millisecond // a batch is ready: send it unless more is at hand
 			}
-			return n, err
+			fetchCtx, cancel := context.WithTimeout(ctx, wait)
+			m, err := r.FetchMessage(fetchCtx)
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return n, ctx.Err()
+				}
+				if !errors.Is(err, context.DeadlineExceeded) {
+					return n, err
+				}
+				break
+			}
+			if m.Offset >= ends[m.Partition] {
+				reached[m.Partition] = true // dead-lettered after we started: next time
+				continue
+			}
+			batch = append(batch, m)
 		}
-		out := kafka.Message{Key: m.Key, Value: m.Value, Headers: append(worker.WithoutDLQHeaders(m.Headers),
-			kafka.Header{Key: "scaleshop-replayed-from", Value: fmt.Appendf(nil, "%s/%d/%d", m.Topic, m.Partition, m.Offset)})}
-		if err := w.WriteMessages(ctx, out); err != nil {
+		if len(batch) == 0 {
+			return n, nil // quiet, or everything up to the starting ends is replayed
+		}
+		out := make([]kafka.Message, len(batch))
+		for i, m := range batch {
+			out[i] = kafka.Message{Key: m.Key, Value: m.Value, Headers: append(worker.WithoutDLQHeaders(m.Headers),
+				kafka.Header{Key: "scaleshop-replayed-from", Value: fmt.Appendf(nil, "%s/%d/%d", m.Topic, m.Partition, m.Offset)})}
+		}
+		if err := w.WriteMessages(ctx, out...); err != nil {
 			return n, fmt.Errorf("republish: %w", err)
 		}
-		if err := r.CommitMessages(ctx, m); err != nil {
+		if err := r.CommitMessages(ctx, batch...); err != nil {
 			return n, fmt.Errorf("commit: %w", err)
 		}
-		n++
+		n += len(batch)
+		if len(reached) == len(ends) {
+			return n, nil
+		}
 	}
 	return n, nil
+}
+
+// endOffsets returns each partition's high-water mark.
+func endOffsets(ctx context.Context, broker, topic string) (map[int]int64, error) {
+	conn, err := kafka.DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	ends := map[int]int64{}
+	for _, p := range parts {
+		pc, err := kafka.DialLeader(ctx, "tcp", broker, topic, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		last, err := pc.ReadLastOffset()
+		pc.Close()
+		if err != nil {
+			return nil, err
+		}
+		ends[p.ID] = last
+	}
+	return ends, nil
 }
