@@ -143,6 +143,9 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started 
 func metricValue(m experiment.Metric, r experiment.Row) string {
 	switch m {
 	case experiment.Capacity:
+		if r.Saturated == 0 {
+			return fmt.Sprintf("≥ %.0f/s held (never saturated: the sweep's top; the ratio says nothing)", r.Capacity)
+		}
 		return fmt.Sprintf("%.0f/s held", r.Capacity)
 	case experiment.P50:
 		return fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", r.P50, r.P99)

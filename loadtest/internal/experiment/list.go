@@ -54,7 +54,7 @@ stages: [{rate: 250, duration: 15s}]
 			Name: "vertical", Concept: "vertical scaling",
 			Question: "Same clone, more resources: GOMAXPROCS 1 with a pool of 2 connections against GOMAXPROCS 2 with 8, cache off so the work is real. A rate sweep finds the highest rate each one holds.",
 			Load: load("vertical", `warmup: {rate: 50, duration: 3s}
-stages: [{sweep: {from: 100, to: 900, step: 200, duration: 5s}}]
+stages: [{sweep: {from: 200, to: 1400, step: 300, duration: 5s}}]
 `, "limits: {max_workers: 400, max_lag: 2s}\n"),
 			Metric: Capacity,
 			Configs: []Config{
@@ -66,7 +66,7 @@ stages: [{sweep: {from: 100, to: 900, step: 200, duration: 5s}}]
 			Name: "clones", Concept: "horizontal scaling, load balancing",
 			Question: "1, 2 and 3 catalog clones behind the gateway (stackctl stop catalog-2 / scale-out catalog), the same read sweep. On this 2-core machine every clone shares the same two cores with Postgres, memcached and the gateway, so clones cannot add CPU: the numbers show what the balancer and the extra processes cost or gain here, not what clones on their own machines would.",
 			Load: load("clones", `warmup: {rate: 50, duration: 3s}
-stages: [{sweep: {from: 100, to: 700, step: 150, duration: 5s}}]
+stages: [{sweep: {from: 150, to: 1350, step: 300, duration: 5s}}]
 `, "limits: {max_workers: 400, max_lag: 2s}\n"),
 			Metric: Capacity,
 			Configs: []Config{
