@@ -207,7 +207,9 @@ func TestAnOrderIsOneTraceFromThePostToItsFinalStatus(t *testing.T) {
 		})) == 0 {
 			return fmt.Errorf("no SQL span on shard-%s from the orders API", shard)
 		}
-		producers := find(tr, func(s *traceview.Span) bool { return s.Kind == "producer" && strings.Contains(s.Operation, "orders.placed") })
+		producers := find(tr, func(s *traceview.Span) bool {
+			return s.Kind == "producer" && strings.Contains(s.Operation, "orders.placed")
+		})
 		if len(producers) != 1 {
 			return fmt.Errorf("%d producer spans for orders.placed, want 1", len(producers))
 		}
