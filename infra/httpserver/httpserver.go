@@ -26,8 +26,17 @@ import (
 
 // NewEngine returns a gin engine in release mode without gin's per-request
 // stdout logger (it is synchronous and dominates CPU under load), with
-// tracing, RED metrics and recovery installed in that order.
-func NewEngine(tel *telemetry.Telemetry) *gin.Engine {
+// tracing, RED metrics and recovery installed in that order, then the
+// capacity limit when an option turns it on (WithCapacity, CapacityFromEnv):
+// its queueing and 503s show in the traces and the RED metrics.
+func NewEngine(tel *telemetry.Telemetry, opts ...Option) *gin.Engine {
+	var o engineOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.err != nil {
+		tel.Logger.Error("capacity limit ignored: bad setting", "err", o.err)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.ContextWithFallback = true // c.Request.Context() carries the span for handlers
@@ -48,6 +57,9 @@ func NewEngine(tel *telemetry.Telemetry) *gin.Engine {
 		redMetrics(tel.Registry),
 		recovery(tel.Logger),
 	)
+	if limit := capacityLimit(o.capacity, tel.Registry, tel.Logger); limit != nil {
+		r.Use(limit)
+	}
 	return r
 }
 

@@ -76,6 +76,10 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 			ListTTL:     env.Duration("CATALOG_CACHE_LIST_TTL", 10*time.Second),
 			NegativeTTL: env.Duration("CATALOG_CACHE_NEGATIVE_TTL", 10*time.Second),
 			LoadTimeout: env.Duration("CATALOG_CACHE_LOAD_TIMEOUT", 5*time.Second),
+			// This process's copies of the current generation's pages: a
+			// list hit then reads only the generation from memcached.
+			LocalPageTTL:   env.Duration("CATALOG_CACHE_LOCAL_PAGE_TTL", time.Second),
+			LocalPageBytes: env.Int("CATALOG_CACHE_LOCAL_PAGE_BYTES", 8<<20),
 		},
 		httpMaxAge:    env.Duration("CATALOG_HTTP_MAX_AGE", 5*time.Second),
 		migrateOnBoot: env.Bool("CATALOG_MIGRATE", true),
@@ -146,7 +150,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		log.Warn("memcached cache disabled (CATALOG_CACHE_ENABLED=false): every read goes to Postgres")
 	}
 
-	r := httpserver.NewEngine(tel)
+	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
 	// Ready while either database answers: with the primary down the catalog
 	// still serves reads, and memcached is never required.
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,

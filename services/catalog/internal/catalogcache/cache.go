@@ -18,7 +18,10 @@
 //     every catalog write bumps (one increment invalidates every cached
 //     page) and of the query; a page lives ListTTL, so stock changed by
 //     reservations, which do not bump the generation, shows in lists at
-//     most ListTTL (+10%) late;
+//     most ListTTL (+10%) + LocalPageTTL late;
+//   - a page under one generation never changes, so each process keeps
+//     copies of the current generation's pages for LocalPageTTL: a list hit
+//     reads only the generation from memcached;
 //   - every TTL gets up to 10% jitter, so keys filled together do not
 //     expire together;
 //   - memcached errors and timeouts are counted and traced, never returned:
@@ -35,7 +38,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -65,6 +67,10 @@ type Config struct {
 	ListTTL     time.Duration
 	NegativeTTL time.Duration // how long "no such product" is remembered
 	LoadTimeout time.Duration // bounds a shared load, whose callers may go away
+	// LocalPageTTL is how long this process keeps its own copy of a page of
+	// the current list generation (0: no copies); LocalPageBytes bounds them.
+	LocalPageTTL   time.Duration
+	LocalPageBytes int
 }
 
 // Cache implements catalog.Store in front of another Store.
@@ -78,7 +84,7 @@ type Cache struct {
 	instance attribute.KeyValue
 	log      *slog.Logger
 	ops      *prometheus.CounterVec
-	lastGen  atomic.Pointer[string] // the list generation this process saw last
+	pages    *pageCopies
 }
 
 var _ catalog.Store = (*Cache)(nil)
@@ -93,18 +99,15 @@ func New(inner catalog.Store, mc Client, owner func(string) string, cfg Config,
 	}, []string{"op", "result"})
 	reg.MustRegister(ops)
 	return &Cache{inner: inner, mc: mc, owner: owner, cfg: cfg, instance: instance, log: log, ops: ops,
+		pages:  newPageCopies(cfg.LocalPageTTL, cfg.LocalPageBytes),
 		tracer: otel.Tracer("github.com/scaleshop/scaleshop/services/catalog/internal/catalogcache")}
 }
 
 // Keys. The version prefix lets a change of encoding start afresh (v2:
 // values hold the response bytes and their ETag; pages hold whole bodies).
-// The generation and every page share the hash tag {lists}, so they live on
-// one server and a list read gets both with one round trip. That server is
-// a single point for lists either way: without the generation no page can be
-// trusted, and lists are read from Postgres while it is down.
 const (
 	prefix    = "catalog:v2:"
-	genKey    = prefix + "{lists}:gen"
+	genKey    = prefix + "listgen"
 	tombstone = "-"
 )
 
@@ -114,7 +117,7 @@ func ProductKey(id int64) string { return prefix + "p:" + strconv.FormatInt(id, 
 func pageKey(gen string, q catalog.ListQuery) string {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d", q.Category, q.Q, q.Limit, q.AfterID)
-	return prefix + "{lists}:" + gen + ":" + strconv.FormatUint(h.Sum64(), 36)
+	return prefix + "l:" + gen + ":" + strconv.FormatUint(h.Sum64(), 36)
 }
 
 // A cached value is the ETag, a newline, then the exact response body, so a
@@ -306,49 +309,35 @@ func (c *Cache) List(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpt
 	return page, src, nil
 }
 
-// ListEncoded serves a page in wire form, with no decode or encode. On a
-// hit it costs one round trip: a multi-get of the generation and of the page
-// under the generation this process saw last (one server, see genKey). Only
-// when the generation moved is the page read again under the new one. A
-// miss loads the page once and fills it.
+// ListEncoded serves a page in wire form, with no decode or encode: the
+// generation from memcached (a few bytes), then the page from this process's
+// copies of the current generation's pages, else from memcached; a hit is
+// one round trip. A miss loads the page once and fills both.
 func (c *Cache) ListEncoded(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpts) (catalog.Encoded, catalog.Source, error) {
 	if bypass(o) {
 		return c.listFromStore(ctx, q, o)
 	}
-	var gen string
-	last := c.lastGen.Load()
-	if last != nil {
-		key := pageKey(*last, q)
-		items := c.getMulti(ctx, []string{genKey, key})
-		if it, ok := items[genKey]; ok {
-			gen = string(it.Value)
-		}
-		if it, ok := items[key]; ok && gen == *last {
-			if e, found, ok := unframe(it.Value); ok && found {
-				return e, catalog.FromCache, nil
-			}
-		}
-	}
-	if gen == "" {
-		var ok bool
-		if gen, ok = c.generation(ctx); !ok {
-			return c.listFromStore(ctx, q, o)
-		}
+	gen, ok := c.generation(ctx)
+	if !ok {
+		return c.listFromStore(ctx, q, o)
 	}
 	key := pageKey(gen, q)
-	if last == nil || gen != *last {
-		c.lastGen.Store(&gen)
-		if e, ok := c.cachedPage(ctx, key); ok {
-			return e, catalog.FromCache, nil
-		}
+	if e, ok := c.pages.get(gen, key); ok {
+		return e, catalog.FromCache, nil
+	}
+	if e, ok := c.cachedPage(ctx, key); ok {
+		c.pages.put(gen, key, e)
+		return e, catalog.FromCache, nil
 	}
 	return load(c, ctx, key, func(lctx context.Context) (catalog.Encoded, catalog.Source, error) {
 		if e, ok := c.cachedPage(lctx, key); ok {
+			c.pages.put(gen, key, e)
 			return e, catalog.FromCache, nil
 		}
 		e, src, err := c.listFromStore(lctx, q, o)
 		if err == nil {
 			c.add(lctx, key, frame(e), c.cfg.ListTTL)
+			c.pages.put(gen, key, e)
 		}
 		return e, src, err
 	})

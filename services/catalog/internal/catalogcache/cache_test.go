@@ -186,6 +186,7 @@ func newCache(inner catalog.Store, mc catalogcache.Client) (*catalogcache.Cache,
 	reg := prometheus.NewRegistry()
 	c := catalogcache.New(inner, mc, func(string) string { return "fake:11211" }, catalogcache.Config{
 		ProductTTL: time.Minute, ListTTL: time.Minute, NegativeTTL: 5 * time.Second, LoadTimeout: 5 * time.Second,
+		LocalPageTTL: time.Minute, LocalPageBytes: 1 << 20,
 	}, attribute.String("scaleshop.instance", "test"), reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return c, reg
 }

@@ -105,7 +105,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer writer.Close()
 	rel := relay.New(dbs, writer, cfg.relay, log, tel.Registry)
 
-	r := httpserver.NewEngine(tel)
+	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
 	// Kafka is deliberately not a readiness dependency: orders are accepted
 	// into the outbox while it is down and published when it is back.
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,

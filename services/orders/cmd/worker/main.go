@@ -96,7 +96,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	metrics := worker.NewMetrics(tel.Registry)
 	w := worker.New(ordersdb.New(shards), catalog, dlq, cfg.worker, log, metrics)
 
-	r := httpserver.NewEngine(tel)
+	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,
 		httpserver.Check{Name: "shards", Check: shards.Ping},
 		httpserver.Check{Name: "kafka", Check: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.brokers) }},
