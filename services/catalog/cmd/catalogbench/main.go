@@ -21,6 +21,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -29,6 +31,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -63,6 +66,7 @@ type options struct {
 	sample      string
 	only        []string
 	pprof       bool
+	client      string // "raw" or "nethttp"
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -77,6 +81,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent requests (closed loop)")
 	fs.IntVar(&o.products, "products", 1000, "product ids read (1..n), warmed first")
 	fs.StringVar(&o.sample, "sample", "", "OTEL_TRACES_SAMPLER_ARG of the processes it starts (default: inherited, the production default 1.0)")
+	fs.StringVar(&o.client, "client", "raw", `"raw": a minimal keep-alive HTTP/1.1 client (about a fifth of net/http's CPU per request, so the generator disturbs the catalog less); "nethttp": net/http's client`)
 	only := fs.String("only", "", "comma-separated configurations to run (default all)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve pprof from the cached process on 127.0.0.1:<port+2> (CATALOG_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
@@ -98,6 +103,9 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	o.stack = m
 	if o.bin == "" {
 		o.bin = filepath.Join(m.StateDir, "bin", "catalog")
+	}
+	if o.client != "raw" && o.client != "nethttp" {
+		return o, fmt.Errorf("-client %q: want raw or nethttp", o.client)
 	}
 	if o.uncached != "clone" && o.uncached != "header" {
 		return o, fmt.Errorf("-uncached %q: want clone or header", o.uncached)
@@ -206,8 +214,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	fmt.Fprintf(stdout, "catalogbench: uncached=%s, %d rounds × %s per configuration, %d concurrent requests, %d products, sampling %s\n",
-		o.uncached, o.rounds, o.round, o.concurrency, o.products, sampling(o, getenv))
+	fmt.Fprintf(stdout, "catalogbench: uncached=%s, client=%s, %d rounds × %s per configuration, %d concurrent requests, %d products, sampling %s\n",
+		o.uncached, o.client, o.rounds, o.round, o.concurrency, o.products, sampling(o, getenv))
 	var self0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self0)
 	start := time.Now()
@@ -272,34 +280,25 @@ func (c *config) runRound(ctx context.Context, hc *http.Client, o options) error
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(rand.Uint64(), uint64(w)))
 			res := &results[w]
-			buf := make([]byte, 32<<10)
+			get := netHTTPGetter(ctx, hc, c.header)
+			if o.client == "raw" {
+				raw := newRawGetter(c.header)
+				defer raw.close()
+				get = raw.get
+			}
 			for i := 0; ctx.Err() == nil; i++ {
-				u := c.targets[(w+i)%len(c.targets)] + c.path(r)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-				for k, v := range c.header {
-					req.Header[k] = v
-				}
 				t0 := time.Now()
-				resp, err := hc.Do(req)
-				if err != nil {
-					if ctx.Err() == nil {
-						res.errs++
-					}
-					continue
-				}
-				_, err = io.CopyBuffer(io.Discard, resp.Body, buf)
-				resp.Body.Close()
+				status, from, err := get(c.targets[(w+i)%len(c.targets)], c.path(r))
 				d := time.Since(t0)
-				if err != nil && ctx.Err() != nil {
-					continue // cut off by the end of the round
+				if ctx.Err() != nil {
+					break // cut off by the end of the round
 				}
-				if err != nil || resp.StatusCode != http.StatusOK {
+				if err != nil || status != http.StatusOK {
 					res.errs++
 					continue
 				}
 				res.lat = append(res.lat, d)
-				if from := resp.Header.Get("X-Served-From"); (c.want == "cache" && from != "cache") ||
-					(c.want == "!cache" && (from == "cache" || from == "")) {
+				if (c.want == "cache" && from != "cache") || (c.want == "!cache" && (from == "cache" || from == "")) {
 					res.wrongSource++
 				}
 			}
@@ -489,4 +488,165 @@ func (p *proc) stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// A getter sends GET base+path and returns the status and X-Served-From.
+type getter func(base, path string) (status int, servedFrom string, err error)
+
+func netHTTPGetter(ctx context.Context, hc *http.Client, header http.Header) getter {
+	buf := make([]byte, 32<<10)
+	return func(base, path string) (int, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return 0, "", err
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		if _, err := io.CopyBuffer(io.Discard, resp.Body, buf); err != nil {
+			return 0, "", err
+		}
+		return resp.StatusCode, resp.Header.Get("X-Served-From"), nil
+	}
+}
+
+// rawGetter is a minimal HTTP/1.1 keep-alive client: one connection per
+// target, the request written in one call, the response's status line and
+// headers scanned for what the bench needs and the body skipped. It reads
+// Content-Length and chunked bodies, which is all the catalog sends.
+type rawGetter struct {
+	extra string // extra request header lines
+	conns map[string]*rawConn
+	req   []byte
+}
+
+type rawConn struct {
+	c    net.Conn
+	r    *bufio.Reader
+	host string
+}
+
+func newRawGetter(header http.Header) *rawGetter {
+	var b strings.Builder
+	for k, vs := range header {
+		for _, v := range vs {
+			b.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	return &rawGetter{extra: b.String(), conns: map[string]*rawConn{}}
+}
+
+func (g *rawGetter) close() {
+	for _, rc := range g.conns {
+		rc.c.Close()
+	}
+}
+
+func (g *rawGetter) get(base, path string) (int, string, error) {
+	rc, err := g.conn(base)
+	if err != nil {
+		return 0, "", err
+	}
+	status, from, err := g.roundTrip(rc, path)
+	if err != nil {
+		rc.c.Close()
+		delete(g.conns, base)
+	}
+	return status, from, err
+}
+
+func (g *rawGetter) conn(base string) (*rawConn, error) {
+	if rc, ok := g.conns[base]; ok {
+		return rc, nil
+	}
+	host := strings.TrimPrefix(base, "http://")
+	c, err := net.DialTimeout("tcp", host, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	rc := &rawConn{c: c, r: bufio.NewReaderSize(c, 16<<10), host: host}
+	g.conns[base] = rc
+	return rc, nil
+}
+
+func (g *rawGetter) roundTrip(rc *rawConn, path string) (int, string, error) {
+	g.req = append(g.req[:0], "GET "...)
+	g.req = append(g.req, path...)
+	g.req = append(g.req, " HTTP/1.1\r\nHost: "...)
+	g.req = append(g.req, rc.host...)
+	g.req = append(g.req, "\r\n"...)
+	g.req = append(g.req, g.extra...)
+	g.req = append(g.req, "\r\n"...)
+	_ = rc.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := rc.c.Write(g.req); err != nil {
+		return 0, "", err
+	}
+	line, err := rc.r.ReadSlice('\n')
+	if err != nil {
+		return 0, "", err
+	}
+	// "HTTP/1.1 200 OK"
+	if len(line) < 12 {
+		return 0, "", fmt.Errorf("bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, "", fmt.Errorf("bad status line %q", line)
+	}
+	length, chunked, from := -1, false, ""
+	for {
+		line, end, err := headerLine(rc.r)
+		if err != nil {
+			return 0, "", err
+		}
+		if end {
+			break
+		}
+		k, v, ok := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(":"))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			length, _ = strconv.Atoi(string(v))
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(v, []byte("chunked"))
+		case bytes.EqualFold(k, []byte("X-Served-From")):
+			from = string(v)
+		}
+	}
+	switch {
+	case status == http.StatusNotModified || status == http.StatusNoContent:
+	case chunked:
+		if _, err := io.Copy(io.Discard, httputil.NewChunkedReader(rc.r)); err != nil {
+			return 0, "", err
+		}
+		for { // the trailer section, up to its blank line
+			if _, end, err := headerLine(rc.r); err != nil {
+				return 0, "", err
+			} else if end {
+				break
+			}
+		}
+	case length >= 0:
+		if _, err := rc.r.Discard(length); err != nil {
+			return 0, "", err
+		}
+	default:
+		return 0, "", errors.New("a response without a length")
+	}
+	return status, from, nil
+}
+
+// headerLine reads one header or trailer line; end is true for the blank
+// line that ends the section.
+func headerLine(r *bufio.Reader) (line []byte, end bool, err error) {
+	line, err = r.ReadSlice('\n')
+	return line, err == nil && len(line) <= 2, err
 }
