@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -39,14 +41,21 @@ func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
 			http.Error(w, "no component "+name, http.StatusNotFound)
 			return
 		}
-		var err error
+		extra, err := envOverrides(r.URL.Query()["env"])
+		if err == nil && len(extra) > 0 && (action != "start" || c.Kind != topology.Service) {
+			err = fmt.Errorf("env overrides apply to starting a service, not to %s %s", action, name)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		switch action {
 		case "stop":
 			err = s.stopOne(name, false)
 		case "kill":
 			err = s.stopOne(name, true)
 		case "start":
-			err = s.startOne(r.Context(), c, a)
+			err = s.startOne(r.Context(), c, a, extra...)
 		default:
 			http.Error(w, "unknown action "+action, http.StatusNotFound)
 			return
@@ -98,7 +107,26 @@ func (s *supervisor) stopOne(name string, kill bool) error {
 	return p.stop(30 * time.Second)
 }
 
-func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artifacts) error {
+// envOverrides checks ?env=K=V values: the extra environment of one start.
+func envOverrides(values []string) ([]string, error) {
+	for _, kv := range values {
+		if !envPair.MatchString(kv) {
+			return nil, fmt.Errorf("env %q: want NAME=value", kv)
+		}
+	}
+	return values, nil
+}
+
+var envPair = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
+func withEnv(extra []string) string {
+	if len(extra) == 0 {
+		return ""
+	}
+	return " with " + strings.Join(extra, " ")
+}
+
+func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artifacts, extraEnv ...string) error {
 	s.mu.Lock()
 	p := s.procs[c.Name]
 	s.mu.Unlock()
@@ -112,7 +140,7 @@ func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artif
 			return err
 		}
 	}
-	if err := s.launch(ctx, c, a); err != nil {
+	if err := s.launch(ctx, c, a, extraEnv...); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -123,14 +151,16 @@ func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artif
 	return nil
 }
 
-// control sends one action to the running supervisor of this profile.
-func (e *environment) control(action, name string) error {
+// control sends one action to the running supervisor of this profile;
+// extraEnv (K=V) is the environment on top of the usual for start and
+// scale-out, for that start only.
+func (e *environment) control(action, name string, extraEnv []string) error {
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", e.controlSocket())
 		},
 	}}
-	resp, err := client.Post("http://stackctl/components/"+name+"/"+action, "text/plain", nil)
+	resp, err := client.Post("http://stackctl/components/"+name+"/"+action+"?"+url.Values{"env": extraEnv}.Encode(), "text/plain", nil)
 	if err != nil {
 		return fmt.Errorf("no running %s stack answers on %s (start it with `make up`): %w", e.profile, e.controlSocket(), err)
 	}

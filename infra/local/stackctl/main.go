@@ -41,8 +41,9 @@ commands:
   status    show whether the stack runs and where
   stop NAME    stop one component of the running stack (graceful)
   kill NAME    kill one component with SIGKILL (a crash drill)
-  start NAME   start a stopped component again
-  scale-out catalog|orders   start one more clone and register it with the gateway
+  start NAME [--env K=V ...]   start a stopped component again; --env (repeatable)
+               adds to a service's environment for this start only
+  scale-out catalog|orders [--env K=V ...]   start one more clone and register it with the gateway
   scale-in catalog|orders    drain, remove and stop the newest extra clone
   trace ID     print a trace from Jaeger as a waterfall (--json for JSON)`
 
@@ -58,6 +59,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	detach := fs.Bool("detach", false, "up: return once the stack is ready, leaving it running in the background")
 	child := fs.Bool("supervise", false, "internal: run as the detached supervisor")
 	asJSON := fs.Bool("json", false, "trace: print JSON instead of the waterfall")
+	var extraEnv []string
+	fs.Func("env", "start, scale-out: K=V on top of the service's environment, this start only (repeatable)", func(kv string) error {
+		extraEnv = append(extraEnv, kv)
+		return nil
+	})
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -91,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if len(positional) != 1 {
 			return fmt.Errorf("usage: stackctl %s NAME [--profile ...]", cmd)
 		}
-		return env.control(cmd, positional[0])
+		return env.control(cmd, positional[0], extraEnv)
 	case "trace":
 		if len(positional) != 1 {
 			return fmt.Errorf("usage: stackctl trace TRACE_ID [--json] [--profile ...]")

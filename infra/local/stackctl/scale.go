@@ -27,7 +27,12 @@ var scalable = map[string]string{"catalog": "catalog", "orders": "orders"}
 // are more specific than /components/{name}/{action}, so they win.
 func (s *supervisor) mountScale(mux *http.ServeMux, a artifacts) {
 	mux.HandleFunc("POST /components/{binary}/scale-out", func(w http.ResponseWriter, r *http.Request) {
-		name, err := s.scaleOut(r.Context(), r.PathValue("binary"), a)
+		extra, err := envOverrides(r.URL.Query()["env"])
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		name, err := s.scaleOut(r.Context(), r.PathValue("binary"), a, extra)
 		answer(w, err, "%s started and registered with the gateway", name)
 	})
 	mux.HandleFunc("POST /components/{binary}/scale-in", func(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +79,7 @@ func (s *supervisor) running(name string) bool {
 	return p != nil && p.running()
 }
 
-func (s *supervisor) scaleOut(ctx context.Context, binary string, a artifacts) (string, error) {
+func (s *supervisor) scaleOut(ctx context.Context, binary string, a artifacts, extraEnv []string) (string, error) {
 	extras, err := s.extraClones(binary)
 	if err != nil {
 		return "", err
@@ -90,10 +95,12 @@ func (s *supervisor) scaleOut(ctx context.Context, binary string, a artifacts) (
 		return "", fmt.Errorf("no free slot for another %s clone (at most %d extra)", binary, len(extras))
 	}
 	// The clone runs with the same settings as the topology's first one,
-	// under its own name and port (a later value overrides an earlier one).
+	// under its own name and port, plus extraEnv (a later value overrides an
+	// earlier one).
 	addr := "127.0.0.1:" + strconv.Itoa(clone.port)
 	env := append(s.env.serviceEnv(s.env.stack.Clones(binary)[0]), "SERVICE_INSTANCE_ID="+clone.name, "HTTP_ADDR="+addr)
-	s.env.say("scaling out: starting %s on %s", clone.name, addr)
+	env = append(env, extraEnv...)
+	s.env.say("scaling out: starting %s on %s%s", clone.name, addr, withEnv(extraEnv))
 	p, err := s.env.start(clone.name, procSpec{path: filepath.Join(a.binDir, binary), env: env}, s.echo)
 	if err != nil {
 		return "", err

@@ -187,7 +187,9 @@ func (s *supervisor) startAll(ctx context.Context, a artifacts) error {
 	return err
 }
 
-func (s *supervisor) launch(ctx context.Context, c topology.Component, a artifacts) error {
+// launch starts c; extraEnv (K=V, services only) goes on top of its
+// environment for this start.
+func (s *supervisor) launch(ctx context.Context, c topology.Component, a artifacts, extraEnv ...string) error {
 	e := s.env
 	l := e.launcherFor(c, a)
 	if l.prepare != nil {
@@ -199,7 +201,8 @@ func (s *supervisor) launch(ctx context.Context, c topology.Component, a artifac
 	if err != nil {
 		return err
 	}
-	e.say("starting %s", c.Name)
+	e.say("starting %s%s", c.Name, withEnv(extraEnv))
+	spec.env = append(spec.env, extraEnv...) // exec keeps the last value of a key
 	p, err := e.start(c.Name, spec, s.echo)
 	if err != nil {
 		return err
