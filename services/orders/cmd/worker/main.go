@@ -51,8 +51,11 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		worker:         worker.DefaultConfig(topology.LogicalShards),
 	}
 	s.worker.MaxAttempts = env.Int("WORKER_MAX_ATTEMPTS", s.worker.MaxAttempts)
-	if s.worker.MaxAttempts < 1 {
-		env.Fail("WORKER_MAX_ATTEMPTS must be at least 1")
+	// Concurrency per partition (vertical scaling of one worker): orders of
+	// one customer stay in order on one lane.
+	s.worker.KeyLanes = env.Int("WORKER_KEY_LANES", s.worker.KeyLanes)
+	if s.worker.MaxAttempts < 1 || s.worker.KeyLanes < 1 {
+		env.Fail("WORKER_MAX_ATTEMPTS and WORKER_KEY_LANES must be at least 1")
 	}
 	s.tel = telemetry.ReadConfig(env, "worker", telemetry.DefaultInstance("worker", s.addr))
 	return s, env.Effective(), env.Err()

@@ -54,12 +54,14 @@ type Config struct {
 	MaxAttempts int           // attempts before a message goes to the dead-letter topic
 	BackoffMin  time.Duration // first wait between attempts, doubled up to BackoffMax
 	BackoffMax  time.Duration
-	LaneDepth   int // messages buffered per partition
+	LaneDepth   int // messages buffered per lane
+	KeyLanes    int // lanes per partition; one key always uses the same lane
 }
 
 // DefaultConfig retries for about 10 s before dead-lettering.
 func DefaultConfig(shards int) Config {
-	return Config{Shards: shards, MaxAttempts: 8, BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second, LaneDepth: 64}
+	return Config{Shards: shards, MaxAttempts: 8, BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second,
+		LaneDepth: 64, KeyLanes: 4}
 }
 
 // Dead-letter headers: why and from where a message was set aside.
@@ -88,11 +90,13 @@ func New(store Store, catalog orders.Catalog, dlq Publisher, cfg Config, log *sl
 		tracer: otel.Tracer("github.com/scaleshop/scaleshop/services/orders/internal/worker"), now: time.Now}
 }
 
-// Run fetches until ctx ends, processing each partition's messages in order
-// on its own lane (partitions in parallel) and committing each message's
-// offset after its effects are durable.
+// Run fetches until ctx ends and processes messages concurrently without
+// reordering what must stay ordered: each partition's messages are spread
+// over KeyLanes lanes by key (a customer's orders stay in order on one
+// lane), and an offset is committed only once it and every offset before
+// it in the partition are done, after their effects are durable.
 func (w *Worker) Run(ctx context.Context, r Fetcher) error {
-	lanes := map[int]chan kafka.Message{}
+	parts := map[int]*partition{}
 	var wg sync.WaitGroup
 	c := newCommitter()
 	committed := make(chan struct{})
@@ -101,8 +105,10 @@ func (w *Worker) Run(ctx context.Context, r Fetcher) error {
 		w.commitLoop(ctx, r, c)
 	}()
 	defer func() {
-		for _, ch := range lanes {
-			close(ch)
+		for _, p := range parts {
+			for _, lane := range p.lanes {
+				close(lane)
+			}
 		}
 		wg.Wait()
 		<-committed
@@ -122,29 +128,86 @@ func (w *Worker) Run(ctx context.Context, r Fetcher) error {
 			continue
 		}
 		w.metrics.lag.WithLabelValues(strconv.Itoa(m.Partition)).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
-		lane, ok := lanes[m.Partition]
+		p, ok := parts[m.Partition]
 		if !ok {
-			lane = make(chan kafka.Message, w.cfg.LaneDepth)
-			lanes[m.Partition] = lane
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for m := range lane {
-					if ctx.Err() != nil {
-						continue // shutting down: leave it uncommitted, it is redelivered
+			p = &partition{lanes: make([]chan kafka.Message, max(w.cfg.KeyLanes, 1))}
+			parts[m.Partition] = p
+			for i := range p.lanes {
+				lane := make(chan kafka.Message, w.cfg.LaneDepth)
+				p.lanes[i] = lane
+				wg.Go(func() {
+					for m := range lane {
+						if ctx.Err() != nil {
+							continue // shutting down: leave it uncommitted, it is redelivered
+						}
+						if w.handle(ctx, m) {
+							if upTo, ok := p.done(m.Offset); ok {
+								c.add(upTo)
+							}
+						}
 					}
-					if w.handle(ctx, m) {
-						c.add(m)
-					}
-				}
-			}()
+				})
+			}
 		}
+		p.fetched(m)
 		select {
-		case lane <- m: // a full lane blocks fetching: back pressure toward Kafka
+		case p.lanes[laneOf(m.Key, len(p.lanes))] <- m: // a full lane blocks fetching: back pressure toward Kafka
 		case <-ctx.Done():
 			return nil
 		}
 	}
+}
+
+// laneOf spreads keys over n lanes (FNV-1a).
+func laneOf(key []byte, n int) int {
+	h := uint32(2166136261)
+	for _, b := range key {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// partition tracks one partition's messages in fetch (= offset) order, so
+// that only a contiguous done prefix is ever committed.
+type partition struct {
+	lanes   []chan kafka.Message
+	mu      sync.Mutex
+	pending []tracked
+}
+
+type tracked struct {
+	m    kafka.Message
+	done bool
+}
+
+func (p *partition) fetched(m kafka.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, tracked{m: m})
+}
+
+// done marks offset done and returns the newest message up to which every
+// fetched message is done, if that moved.
+func (p *partition) done(offset int64) (kafka.Message, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.pending {
+		if p.pending[i].m.Offset == offset && !p.pending[i].done {
+			p.pending[i].done = true
+			break
+		}
+	}
+	var upTo kafka.Message
+	n := 0
+	for n < len(p.pending) && p.pending[n].done {
+		upTo = p.pending[n].m
+		n++
+	}
+	if n == 0 {
+		return upTo, false
+	}
+	p.pending = append(p.pending[:0], p.pending[n:]...)
+	return upTo, true
 }
 
 // handle processes one message with bounded retries and dead-letters it
@@ -161,10 +224,10 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
 	return ctx.Err() == nil
 }
 
-// committer holds the newest done message of each partition until the
-// commit loop takes them. Committing offset n commits everything before it
-// in that partition, and a lane finishes its messages in order, so one
-// commit per partition per round covers every message done meanwhile.
+// committer holds the newest committable message of each partition until
+// the commit loop takes them. Committing offset n commits everything before
+// it in that partition, so one commit per partition per round covers every
+// message done meanwhile.
 type committer struct {
 	mu      sync.Mutex
 	pending map[int]kafka.Message

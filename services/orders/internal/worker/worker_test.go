@@ -219,3 +219,22 @@ func (f *fakeFetcher) committedOffsets() []int64 {
 	}
 	return out
 }
+
+func TestOnlyAContiguousDonePrefixIsCommittable(t *testing.T) {
+	p := &partition{}
+	for off := int64(10); off < 15; off++ {
+		p.fetched(kafka.Message{Offset: off})
+	}
+	step := func(done int64, wantOK bool, want int64) {
+		t.Helper()
+		m, ok := p.done(done)
+		if ok != wantOK || (ok && m.Offset != want) {
+			t.Fatalf("done(%d) = %d, %v; want %d, %v", done, m.Offset, ok, want, wantOK)
+		}
+	}
+	step(12, false, 0) // 10 and 11 still running: nothing may be committed
+	step(11, false, 0)
+	step(10, true, 12) // 10, 11, 12 done: commit up to 12
+	step(14, false, 0)
+	step(13, true, 14)
+}
