@@ -100,6 +100,7 @@ func runScenario(ctx context.Context, sc *scenario.Scenario, c common, seed uint
 	rep := &report.Report{
 		Schema: report.Schema, Scenario: sc.Name, Description: strings.TrimSpace(sc.Description),
 		Target: base, Machine: report.ThisMachine(), Passed: out.Passed(), Failures: out.Failures, Result: out.Result,
+		Sampling: report.ReadSampling(ctx, base),
 	}
 	if rep.Failures == nil {
 		rep.Failures = []string{}

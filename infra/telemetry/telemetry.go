@@ -86,6 +86,15 @@ func Setup(ctx context.Context, cfg Config, logOut io.Writer) (*Telemetry, error
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	// What a load run reports it ran with: the share of requests traced.
+	sampled := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "otel_trace_sample_ratio",
+		Help: "Share of new traces this process samples and exports (OTEL_TRACES_SAMPLER_ARG, parent-based; 0 when export is off).",
+	})
+	if cfg.Endpoint != "" {
+		sampled.Set(cfg.SampleRatio)
+	}
+	reg.MustRegister(sampled)
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),

@@ -23,8 +23,8 @@ func (r *Report) HTML(w io.Writer) error {
 	e := html.EscapeString
 	fmt.Fprintf(&b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>loadtest %s</title><style>%s</style></head><body>", e(r.Scenario), css)
 	fmt.Fprintf(&b, "<h1>%s</h1><p>%s</p>", e(r.Scenario), e(r.Description))
-	fmt.Fprintf(&b, "<p class=\"note\">target %s · started %s · %d cores %s · %s</p>", e(r.Target),
-		res.Started.Format("2006-01-02 15:04:05"), r.Machine.Cores, e(r.Machine.CPU), e(r.Machine.GoVersion))
+	fmt.Fprintf(&b, "<p class=\"note\">target %s · started %s · %d cores %s · %s · trace sampling %s</p>", e(r.Target),
+		res.Started.Format("2006-01-02 15:04:05"), r.Machine.Cores, e(r.Machine.CPU), e(r.Machine.GoVersion), e(r.Sampling.String()))
 	if r.Passed {
 		b.WriteString(`<p class="pass">PASS: every threshold held</p>`)
 	} else {

@@ -29,6 +29,7 @@ type Report struct {
 	File        string         `json:"file,omitempty"`
 	Target      string         `json:"target"`
 	Machine     Machine        `json:"machine"`
+	Sampling    Sampling       `json:"trace_sampling"`
 	Passed      bool           `json:"passed"`
 	Failures    []string       `json:"failures"`
 	Result      *engine.Result `json:"result"`

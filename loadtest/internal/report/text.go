@@ -18,6 +18,7 @@ func (r *Report) Text(w io.Writer) {
 		fmt.Fprintf(w, "STOPPED EARLY: %s\n", res.Aborted)
 	}
 	fmt.Fprintln(w, "latency is measured from each request's intended send time (open model)")
+	fmt.Fprintln(w, "trace sampling:", r.Sampling)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stage\ttarget/s\tsent/s\tachieved/s\tratio\tp50\tp90\tp99\tmax\terrors\t")
