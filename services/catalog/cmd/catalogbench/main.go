@@ -81,7 +81,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent requests (closed loop)")
 	fs.IntVar(&o.products, "products", 1000, "product ids read (1..n), warmed first")
 	fs.StringVar(&o.sample, "sample", "", "OTEL_TRACES_SAMPLER_ARG of the processes it starts (default: inherited, the production default 1.0)")
-	fs.StringVar(&o.client, "client", "raw", `"raw": a minimal keep-alive HTTP/1.1 client (about a fifth of net/http's CPU per request, so the generator disturbs the catalog less); "nethttp": net/http's client`)
+	fs.StringVar(&o.client, "client", "raw", `"raw": a minimal keep-alive HTTP/1.1 client (less than half of net/http's CPU per request, so the generator disturbs the catalog less); "nethttp": net/http's client`)
 	only := fs.String("only", "", "comma-separated configurations to run (default all)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve pprof from the cached process on 127.0.0.1:<port+2> (CATALOG_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
