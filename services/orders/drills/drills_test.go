@@ -65,26 +65,40 @@ func newDrill(t *testing.T, products int, stock int64, broken string) *env {
 func TestDrillWorkerKilledMidStream(t *testing.T) {
 	e := newDrill(t, 3, 500, "worker-1")
 	urls := e.stack.Endpoints.OrdersURLs
-	// Orders arrive faster than the workers finish them, so hundreds are in
-	// flight (accepted, not final) when the worker dies.
-	const total, killAt = 1000, 650
+	// Orders arrive faster than the workers finish them; worker-1 dies once
+	// 500 are in flight (accepted, not final), and 200 more come after.
+	const maxOrders, wantInFlight, after = 4000, 500, 200
 	reached := make(chan struct{})
-	var fired atomic.Bool
+	var killedAtOrder atomic.Int64
+	var checking atomic.Bool
 	done := make(chan int)
 	go func() {
-		done <- e.load(func() []string { return urls }, total, 32, func(i int) {
-			if i == killAt && fired.CompareAndSwap(false, true) {
-				close(reached)
+		done <- e.load(func() []string { return urls }, maxOrders, 32, func(i int) bool {
+			if k := killedAtOrder.Load(); k > 0 {
+				return i >= int(k)+after
 			}
+			if i%50 == 0 && i >= wantInFlight && checking.CompareAndSwap(false, true) {
+				if e.pending() >= wantInFlight {
+					killedAtOrder.Store(int64(i))
+					close(reached)
+				} else {
+					checking.Store(false)
+				}
+			}
+			return false
 		})
 	}()
-	<-reached
+	select {
+	case <-reached:
+	case retries := <-done:
+		t.Fatalf("%d orders placed (%d retries) and never %d in flight at once: the workers kept up", maxOrders, retries, wantInFlight)
+	}
 	e.stack.Kill(t, "worker-1")
 	killedAt := time.Now()
 	inFlight := e.pending()
 	retries := <-done
-	t.Logf("worker-1 killed after %d of %d orders were placed, %d of them in flight (%d client retries)",
-		killAt, total, inFlight, retries)
+	t.Logf("worker-1 killed after %d orders were placed, %d of them in flight; %d orders in all (%d client retries)",
+		killedAtOrder.Load(), inFlight, len(e.ids()), retries)
 	e.stack.Start(t, "worker-1")
 	finals := e.waitFinal(3 * time.Minute)
 	t.Logf("all %d orders final %s after the kill", len(finals), time.Since(killedAt).Round(time.Second))

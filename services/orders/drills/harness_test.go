@@ -162,8 +162,9 @@ func (e *env) place(bases []string, customer string, lines []orders.Line) (strin
 }
 
 // load places n orders from a pool of customers, concurrency at a time,
-// calling between(i) before the i-th order (drills break things there).
-func (e *env) load(bases func() []string, n, concurrency int, between func(i int)) (retried int) {
+// calling between(i) before the i-th order (drills break things there); it
+// stops early when between says so.
+func (e *env) load(bases func() []string, n, concurrency int, between func(i int) (stop bool)) (retried int) {
 	var next, retries atomic.Int64
 	var wg sync.WaitGroup
 	for range concurrency {
@@ -173,8 +174,8 @@ func (e *env) load(bases func() []string, n, concurrency int, between func(i int
 				if i >= n {
 					return
 				}
-				if between != nil {
-					between(i)
+				if between != nil && between(i) {
+					return
 				}
 				_, tries, ok := e.place(bases(), e.customerOf(i), e.randomLines())
 				if !ok {
