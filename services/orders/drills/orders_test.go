@@ -147,3 +147,94 @@ func TestACustomerCannotReadAnotherCustomersOrderThroughTheGateway(t *testing.T)
 		t.Fatalf("bob's own list: %s", r.Status)
 	}
 }
+
+type listPage struct {
+	Items []struct {
+		ID         string    `json:"id"`
+		CustomerID string    `json:"customer_id"`
+		CreatedAt  time.Time `json:"created_at"`
+	} `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func (e *env) list(base, user, role, query string) listPage {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/orders?"+query, nil)
+	req.Header.Set("X-User-Id", user)
+	if role != "" {
+		req.Header.Set("X-User-Role", role)
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page listPage
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("GET /api/orders?%s: %s %v", query, resp.Status, err)
+	}
+	return page
+}
+
+// TestListingsPageWithoutGapsOrRepeats pages a customer's list (one shard)
+// and the admin's scatter-gather list (every shard) with small pages.
+func TestListingsPageWithoutGapsOrRepeats(t *testing.T) {
+	e := newEnv(t)
+	p := e.product(1000, 100)
+	base := e.stack.Endpoints.OrdersURLs[0]
+	mine := map[string]bool{}
+	shards := map[int]bool{}
+	for i := range 16 { // 8 customers, so several shards
+		id, _, ok := e.place(e.stack.Endpoints.OrdersURLs, e.customer(i%8, false), []orders.Line{{ProductID: p, Quantity: 1}})
+		if !ok {
+			t.FailNow()
+		}
+		mine[id] = true
+		oid, _ := orders.ParseID(id, topology.LogicalShards)
+		shards[oid.Shard] = true
+	}
+	if len(shards) < 3 {
+		t.Fatalf("the test's orders landed on %d shards; the scatter-gather check needs several", len(shards))
+	}
+
+	own := map[string]int{}
+	cursor := ""
+	for {
+		page := e.list(base, e.customer(0, false), "", "limit=1&cursor="+cursor)
+		for _, o := range page.Items {
+			own[o.ID]++
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(own) != 2 {
+		t.Fatalf("customer 0's list has %d orders, want its 2: %v", len(own), own)
+	}
+
+	seen := map[string]int{}
+	var prev *time.Time
+	cursor = ""
+	for found := 0; found < len(mine); {
+		page := e.list(base, "root", "admin", "scope=all&limit=5&cursor="+cursor)
+		for _, o := range page.Items {
+			if prev != nil && o.CreatedAt.After(*prev) {
+				t.Fatalf("admin list out of order: %s after %s", o.CreatedAt, *prev)
+			}
+			at := o.CreatedAt
+			prev = &at
+			if seen[o.ID]++; seen[o.ID] > 1 {
+				t.Fatalf("order %s listed twice", o.ID)
+			}
+			if mine[o.ID] {
+				found++
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			if found < len(mine) {
+				t.Fatalf("the admin list ended with %d of the test's %d orders", found, len(mine))
+			}
+			break
+		}
+	}
+}
