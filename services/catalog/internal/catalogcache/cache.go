@@ -15,7 +15,7 @@
 //   - values are the exact response bytes with their ETag, so a hit is
 //     written to the client without a decode or an encode;
 //   - list pages are whole bodies under a key made of a generation that
-//     every catalog write bumps (one increment invalidates every cached
+//     every admin write bumps (one increment invalidates every cached
 //     page) and of the query; a page lives ListTTL, so stock changed by
 //     reservations, which do not bump the generation, shows in lists at
 //     most ListTTL (+10%) + LocalPageTTL late;
