@@ -346,7 +346,7 @@ func TestComposeKafkaInitCreatesTopics(t *testing.T) {
 		t.Fatal("docker-compose.yml has no kafka-init service")
 	}
 	script := svc.Command.joined()
-	for _, topic := range []string{TopicOrdersPlaced, TopicOrdersStatus} {
+	for _, topic := range Topics() {
 		var line string
 		for l := range strings.SplitSeq(script, "\n") {
 			if strings.Contains(l+" ", "--topic "+topic+" ") {

@@ -65,6 +65,11 @@ const (
 	TopicPartitions      = 6
 )
 
+// Topics lists every topic the stack creates, each with TopicPartitions.
+func Topics() []string {
+	return []string{TopicOrdersPlaced, TopicOrdersStatus, TopicOrdersPlacedDLQ}
+}
+
 // Native returns the whole stack in dependency order: each component comes
 // after everything it depends on.
 func Native() []Component {

@@ -169,10 +169,11 @@ func (e *environment) kafkaLauncher(c topology.Component, a artifacts) launcher 
 		readyTimeout: 120 * time.Second,
 		afterReady: func(ctx context.Context) error {
 			return e.waitReady(ctx, nil, 60*time.Second, func(ctx context.Context) error {
-				return kafkax.EnsureTopics(ctx, broker,
-					kafkax.Topic{Name: topology.TopicOrdersPlaced, Partitions: topology.TopicPartitions},
-					kafkax.Topic{Name: topology.TopicOrdersStatus, Partitions: topology.TopicPartitions},
-					kafkax.Topic{Name: topology.TopicOrdersPlacedDLQ, Partitions: topology.TopicPartitions})
+				var topics []kafkax.Topic
+				for _, name := range topology.Topics() {
+					topics = append(topics, kafkax.Topic{Name: name, Partitions: topology.TopicPartitions})
+				}
+				return kafkax.EnsureTopics(ctx, broker, topics...)
 			})
 		},
 	}

@@ -308,7 +308,7 @@ func (e *environment) printTable() error {
 			addr = e.stack.Addr(c.Name, "memcache")
 		case topology.Kafka:
 			addr = e.stack.Addr(c.Name, "broker")
-			note = "topics " + topology.TopicOrdersPlaced + ", " + topology.TopicOrdersStatus + "; data " + e.path("kafka", "data")
+			note = "topics " + strings.Join(topology.Topics(), ", ") + "; data " + e.path("kafka", "data")
 		case topology.Jaeger:
 			addr = "http://" + e.stack.Addr(c.Name, "query")
 			note = fmt.Sprintf("query API (/api/traces/{id}); OTLP gRPC %d, HTTP %d",
