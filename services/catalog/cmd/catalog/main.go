@@ -13,6 +13,7 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"golang.org/x/sync/errgroup"
+	"gorm.io/gorm"
 
 	"github.com/scaleshop/scaleshop/infra/config"
 	"github.com/scaleshop/scaleshop/infra/httpserver"
@@ -123,6 +124,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer pgdb.Close(replica)
+	for role, db := range map[string]*gorm.DB{"primary": primary, "replica": replica} {
+		if err := pgdb.RegisterPoolMetrics(tel.Registry, db, role); err != nil {
+			return err
+		}
+	}
 
 	if cfg.migrateOnBoot {
 		if err := catalogdb.Migrate(ctx, primary, log); err != nil {

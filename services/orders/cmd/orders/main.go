@@ -81,6 +81,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer shards.Close()
+	if err := shards.RegisterMetrics(tel.Registry); err != nil {
+		return err
+	}
 	if err := ordersdb.Migrate(ctx, shards); err != nil {
 		return err
 	}
@@ -91,7 +94,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 
-	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout)
+	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout, tel.Registry)
 	if err != nil {
 		return err
 	}

@@ -79,17 +79,21 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer shards.Close()
+	if err := shards.RegisterMetrics(tel.Registry); err != nil {
+		return err
+	}
 	if err := ordersdb.Migrate(ctx, shards); err != nil {
 		return err
 	}
 
-	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout)
+	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout, tel.Registry)
 	if err != nil {
 		return err
 	}
 	dlq := kafkax.NewWriter(cfg.brokers, topology.TopicOrdersPlacedDLQ)
 	defer dlq.Close()
 	rc := kafkax.ReaderConfig(cfg.brokers, topology.TopicOrdersPlaced, ConsumerGroup)
+	cfg.worker.Group = ConsumerGroup
 	// kafka-go waits 5 s between group (re)join attempts, and a rejoin after
 	// a broker restart takes several: with this, the group is back within
 	// seconds of Kafka rather than 15-20 s.

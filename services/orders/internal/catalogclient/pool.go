@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/scaleshop/scaleshop/infra/balancer"
 )
 
@@ -46,11 +48,15 @@ func (b *PoolBackends) Pick(tried []*url.URL) (*url.URL, func(failed bool), erro
 }
 
 // Dial is the client both orders binaries use: the shared traced transport,
-// a balanced pool over urls, and the pool's health checks to run until the
+// a balanced pool over urls (its members' state exported on reg as
+// orders_catalog_member_*), and the pool's health checks to run until the
 // process ends.
-func Dial(urls []string, timeout time.Duration) (*Client, func(ctx context.Context), error) {
+func Dial(urls []string, timeout time.Duration, reg prometheus.Registerer) (*Client, func(ctx context.Context), error) {
 	backends, err := NewPoolBackends(urls)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := reg.Register(balancer.NewCollector("orders_catalog", backends.Pool)); err != nil {
 		return nil, nil, err
 	}
 	client := New(backends, NewTransport(64), timeout)

@@ -243,6 +243,7 @@ func (r *Relay) relayBatch(ctx context.Context, shard int, pc *pgx.Conn) (int, e
 		sctx, span := r.tracer.Start(parent, "publish "+row.topic, trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(orders.ShardAttr.Int(shard),
 				attribute.String("messaging.system", "kafka"),
+				attribute.String("messaging.operation.type", "send"),
 				attribute.String("messaging.destination.name", row.topic),
 				attribute.Int64("scaleshop.outbox.seq", row.seq)))
 		spans[i] = span

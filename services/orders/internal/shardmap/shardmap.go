@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
 	"github.com/scaleshop/scaleshop/infra/config"
@@ -62,6 +63,17 @@ func (s *Shards) Ping(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RegisterMetrics exports every shard pool's database/sql statistics
+// (go_sql_*, db_name=shard-N): waits there mean a pool is too small.
+func (s *Shards) RegisterMetrics(reg prometheus.Registerer) error {
+	for i, db := range s.dbs {
+		if err := pgdb.RegisterPoolMetrics(reg, db, fmt.Sprintf("shard-%d", i)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes every pool.

@@ -50,6 +50,7 @@ type Publisher interface {
 
 // Config tunes retries.
 type Config struct {
+	Group       string // the consumer group, for spans
 	Shards      int
 	MaxAttempts int           // attempts before a message goes to the dead-letter topic
 	BackoffMin  time.Duration // first wait between attempts, doubled up to BackoffMax
@@ -388,9 +389,13 @@ var _ propagation.TextMapCarrier = headerCarrier(nil)
 func (w *Worker) Process(ctx context.Context, m kafka.Message) (err error) {
 	parent := otel.GetTextMapPropagator().Extract(ctx, headerCarrier(m.Headers))
 	ctx, span := w.tracer.Start(parent, "process "+m.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
+		// OpenTelemetry's messaging semantic conventions.
 		trace.WithAttributes(attribute.String("messaging.system", "kafka"),
-			attribute.Int("messaging.kafka.partition", m.Partition),
-			attribute.Int64("messaging.kafka.offset", m.Offset)))
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", m.Topic),
+			attribute.String("messaging.destination.partition.id", strconv.Itoa(m.Partition)),
+			attribute.Int64("messaging.kafka.offset", m.Offset),
+			attribute.String("messaging.consumer.group.name", w.cfg.Group)))
 	defer func() {
 		if err != nil {
 			span.RecordError(err)
