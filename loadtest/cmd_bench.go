@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,7 +83,11 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started 
 	b.WriteString("These machines are shared and noisy: read the **ratios**, not the absolute times.\n\n")
 	fmt.Fprintf(&b, "- run: %s, took %s%s\n", started.Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second), scaleNote(durScale))
 	fmt.Fprintf(&b, "- machine: %d cores, %s, %s/%s, %s, load average at the end %s\n", m.Cores, orDefault(m.CPU, "unknown CPU"), m.OS, m.Arch, m.GoVersion, loadAvg())
-	fmt.Fprintf(&b, "- code: %s\n\n", gitDescribe())
+	fmt.Fprintf(&b, "- code: %s\n", gitDescribe())
+	if len(outs) > 0 {
+		fmt.Fprintf(&b, "- trace sampling: %s; lower it with `OTEL_TRACES_SAMPLER_ARG=0.1 make run`\n", outs[0].Sampling)
+	}
+	b.WriteString("\n")
 
 	b.WriteString("| experiment | concept | configurations (metric) | ratio | command |\n|---|---|---|---|---|\n")
 	for _, o := range outs {
@@ -109,6 +115,11 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started 
 				r.Capacity, r.P50, r.P99, r.Errors, r.CPUShare*100, r.SendErrPct)
 		}
 		for _, r := range o.Rows {
+			if r.Reads > 0 {
+				fmt.Fprintf(&b, "\n%s: %d of %d reads stale (%.1f %%), served from %s", r.Config, r.StaleReads, r.Reads, r.StalePct(), servedFrom(r.ServedFrom))
+			}
+		}
+		for _, r := range o.Rows {
 			if r.Aborted != "" {
 				fmt.Fprintf(&b, "\n%s stopped early: %s\n", r.Config, r.Aborted)
 			}
@@ -133,11 +144,16 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started 
 			g.CPUShare*100, g.CPUPerRequestUS, g.SendLagP99MS, g.SendRateErrorPct)
 	}
 	b.WriteString("The gateway-vs-nginx comparison (issue 5) and the catalog read-path numbers (issue 3) are in their own sections of this file, each with its command.\n")
-	if len(experiment.Missing) > 0 {
-		b.WriteString("\nNot measured yet: " + strings.Join(experiment.Missing, "; ") + ".\n")
-	}
 	b.WriteString("\n" + benchEnd + "\n")
 	return b.String()
+}
+
+func servedFrom(m map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func metricValue(m experiment.Metric, r experiment.Row) string {
@@ -151,6 +167,8 @@ func metricValue(m experiment.Metric, r experiment.Row) string {
 		return fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", r.P50, r.P99)
 	case experiment.P99:
 		return fmt.Sprintf("p99 %.2f ms", r.P99)
+	case experiment.Stale:
+		return fmt.Sprintf("%.1f %% of %d reads stale, p50 %.2f ms", r.StalePct(), r.Reads, r.P50)
 	default:
 		return fmt.Sprintf("%d errors of %.0f/s × run", r.Errors, r.TargetRPS)
 	}

@@ -47,9 +47,6 @@ func cmdExperiment(ctx context.Context, args []string, getenv func(string) strin
 		for _, e := range experiment.All() {
 			fmt.Fprintf(stdout, "%-13s %s\n              %s\n", e.Name, e.Concept, e.Question)
 		}
-		for _, m := range experiment.Missing {
-			fmt.Fprintf(stdout, "(not built yet) %s\n", m)
-		}
 		if len(names) != 1 {
 			return fmt.Errorf("usage: loadtest experiment NAME [flags]")
 		}

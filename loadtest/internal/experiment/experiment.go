@@ -25,6 +25,8 @@ const (
 	P50      Metric = "p50"
 	P99      Metric = "p99"
 	Errors   Metric = "errors"
+	// Stale is the share of reads that did not see the write before them.
+	Stale Metric = "stale reads"
 )
 
 // Config is one configuration: Setup prepares the stack and says where to
@@ -44,6 +46,12 @@ type Experiment struct {
 	Load     string // a scenario file, as YAML
 	Metric   Metric
 	Configs  []Config
+	// Prepare, when set, readies the stack once before the configurations
+	// and returns how to put it back; restore runs on failure too.
+	Prepare func(ctx context.Context, s *Stack) (restore func(), err error)
+	// Custom, when set, replaces Load and Configs: a measurement that is not
+	// an arrival-rate load (a writer reading its own writes).
+	Custom func(ctx context.Context, s *Stack, opt Options) ([]Row, error)
 	// Verdict reads the rows and says what they show.
 	Verdict func(rows []Row) string
 }
@@ -66,6 +74,18 @@ type Row struct {
 	Spectrum    []engine.Point         `json:"spectrum"`
 	Aborted     string                 `json:"aborted,omitempty"`
 	Stages      []engine.StageResult   `json:"stages"`
+	// Reads, StaleReads and ServedFrom are for the read-your-writes rows.
+	Reads      int64            `json:"reads,omitempty"`
+	StaleReads int64            `json:"stale_reads,omitempty"`
+	ServedFrom map[string]int64 `json:"served_from,omitempty"`
+}
+
+// StalePct is the share of stale reads in percent.
+func (r Row) StalePct() float64 {
+	if r.Reads == 0 {
+		return 0
+	}
+	return 100 * float64(r.StaleReads) / float64(r.Reads)
 }
 
 // Outcome is a finished experiment.
@@ -79,6 +99,8 @@ type Outcome struct {
 	Verdict  string    `json:"verdict"`
 	Command  string    `json:"command"`
 	Started  time.Time `json:"started"`
+	// Sampling is the trace sampling ratio the stack ran with.
+	Sampling report.Sampling `json:"trace_sampling"`
 }
 
 // Options tune a run.
@@ -90,7 +112,29 @@ type Options struct {
 // Run runs every configuration in turn.
 func (e *Experiment) Run(ctx context.Context, s *Stack, opt Options) (*Outcome, error) {
 	out := &Outcome{Name: e.Name, Concept: e.Concept, Question: e.Question, Metric: e.Metric,
-		Command: "go run ./loadtest experiment " + e.Name, Started: time.Now()}
+		Command: "go run ./loadtest experiment " + e.Name, Started: time.Now(),
+		Sampling: report.ReadSampling(ctx, s.M.Endpoints.GatewayURL)}
+	if e.Prepare != nil {
+		restore, err := e.Prepare(ctx, s)
+		if restore != nil {
+			defer restore()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: preparing the stack: %w", e.Name, err)
+		}
+	}
+	if e.Custom != nil {
+		rows, err := e.Custom(ctx, s, opt)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Name, err)
+		}
+		out.Rows = rows
+		out.Ratio = ratio(e.Metric, rows)
+		if e.Verdict != nil {
+			out.Verdict = e.Verdict(rows)
+		}
+		return out, nil
+	}
 	for _, c := range e.Configs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -200,6 +244,9 @@ func ratio(m Metric, rows []Row) string {
 		case Errors:
 			parts = append(parts, fmt.Sprintf("%s: %d errors vs %d", r.Config, r.Errors, base.Errors))
 			continue
+		case Stale:
+			parts = append(parts, fmt.Sprintf("%s %.1f %% vs %s %.1f %%", r.Config, r.StalePct(), base.Config, base.StalePct()))
+			continue
 		}
 		if b > 0 {
 			parts = append(parts, fmt.Sprintf("%s / %s = %.2f×", r.Config, base.Config, a/b))
@@ -210,7 +257,7 @@ func ratio(m Metric, rows []Row) string {
 
 // Text prints the outcome as a table.
 func (o *Outcome) Text(w io.Writer) {
-	fmt.Fprintf(w, "\n== experiment %s (%s)\n%s\n", o.Name, o.Concept, o.Question)
+	fmt.Fprintf(w, "\n== experiment %s (%s)\n%s\ntrace sampling: %s\n", o.Name, o.Concept, o.Question, o.Sampling)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "configuration\ttarget/s\tachieved/s\tcapacity/s\tp50\tp99\terrors\tsaturated stages\t")
 	for _, r := range o.Rows {
@@ -222,6 +269,11 @@ func (o *Outcome) Text(w io.Writer) {
 			r.Capacity, r.P50, r.P99, r.Errors, r.Saturated)
 	}
 	tw.Flush()
+	for _, r := range o.Rows {
+		if r.Reads > 0 {
+			fmt.Fprintf(w, "%s: %d of %d reads stale (%.1f %%), served from %v\n", r.Config, r.StaleReads, r.Reads, r.StalePct(), r.ServedFrom)
+		}
+	}
 	if o.Ratio != "" {
 		fmt.Fprintln(w, "ratio:", o.Ratio)
 	}
@@ -233,12 +285,12 @@ func (o *Outcome) Text(w io.Writer) {
 // Chart is the side-by-side bar chart of the configurations.
 func (o *Outcome) Chart() string {
 	var bars []report.Bar
-	label := map[Metric]string{Capacity: "highest rate held (req/s)", P50: "p50 (ms)", P99: "p99 (ms)", Errors: "errors"}[o.Metric]
+	label := map[Metric]string{Capacity: "highest rate held (req/s)", P50: "p50 (ms)", P99: "p99 (ms)", Errors: "errors", Stale: "stale reads (%)"}[o.Metric]
 	for _, r := range o.Rows {
 		if r.Skipped != "" {
 			continue
 		}
-		v := map[Metric]float64{Capacity: r.Capacity, P50: r.P50, P99: r.P99, Errors: float64(r.Errors)}[o.Metric]
+		v := map[Metric]float64{Capacity: r.Capacity, P50: r.P50, P99: r.P99, Errors: float64(r.Errors), Stale: r.StalePct()}[o.Metric]
 		bars = append(bars, report.Bar{Label: r.Config, Value: v})
 	}
 	return report.BarChart(o.Name+": "+label, label, bars)

@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,6 +35,56 @@ func ownCatalog(name string, env map[string]string) func(ctx context.Context, s 
 	}
 }
 
+// Capacity-bound clones: each request holds one of cloneSlots slots for at
+// least cloneServiceTime, so a clone serves at most cloneCapacityRPS
+// requests/s (a little less: the handler's own time adds to the slot's).
+// A service time of 20 ms rather than a few: on a shared, loaded machine
+// scheduling delays of a few milliseconds would otherwise decide capacity.
+const (
+	cloneSlots       = 4
+	cloneServiceTime = "20ms"
+	cloneCapacityRPS = cloneSlots * 1000 / 20
+)
+
+var (
+	cloneCapacity     = map[string]string{"HTTP_MAX_CONCURRENCY": strconv.Itoa(cloneSlots), "HTTP_SERVICE_TIME": cloneServiceTime}
+	cloneCapacityText = "HTTP_MAX_CONCURRENCY=" + strconv.Itoa(cloneSlots) + " HTTP_SERVICE_TIME=" + cloneServiceTime
+)
+
+// boundClones restarts the topology's catalog clones capacity-bound and
+// returns how to restart them as they were.
+func boundClones(ctx context.Context, s *Stack) (func(), error) {
+	names, urls := s.CatalogClones()
+	var bound []string
+	restore := func() {
+		for _, name := range bound {
+			rctx := context.WithoutCancel(ctx)
+			err := s.Control(rctx, "stop", name)
+			if err == nil {
+				err = s.Control(rctx, "start", name)
+			}
+			if err != nil {
+				fmt.Fprintf(s.Log, "  restoring %s: %v\n", name, err)
+			}
+		}
+		waitGateway(context.WithoutCancel(ctx), 2*time.Second)
+	}
+	for i, name := range names {
+		if err := s.Control(ctx, "stop", name); err != nil {
+			return restore, err
+		}
+		bound = append(bound, name)
+		if err := s.ControlEnv(ctx, "start", name, cloneCapacity); err != nil {
+			return restore, err
+		}
+		if err := CheckLimit(ctx, urls[i], cloneSlots); err != nil {
+			return restore, err
+		}
+	}
+	waitGateway(ctx, 2*time.Second)
+	return restore, nil
+}
+
 // All lists the experiments in the order bench runs them.
 func All() []*Experiment {
 	return []*Experiment{
@@ -52,34 +103,40 @@ stages: [{rate: 250, duration: 15s}]
 		},
 		{
 			Name: "vertical", Concept: "vertical scaling",
-			Question: "Same clone, more resources: GOMAXPROCS 1 with a pool of 2 connections against GOMAXPROCS 2 with 8, cache off so the work is real. A rate sweep finds the highest rate each one holds.",
+			Question: "Same clone, a bigger machine: GOMAXPROCS 1, a pool of 2 connections and " + strconv.Itoa(cloneSlots) + " capacity slots against GOMAXPROCS 2, a pool of 8 and " + strconv.Itoa(2*cloneSlots) + " slots, each request holding its slot " + cloneServiceTime + " (the capacity-bound clones of `clones`, so the two experiments compare: one clone twice as big against two clones), cache off so the work is real. A rate sweep finds the highest rate each one holds.",
 			Load: load("vertical", `warmup: {rate: 50, duration: 3s}
-stages: [{sweep: {from: 200, to: 1400, step: 300, duration: 5s}}]
+stages: [{sweep: {from: 50, to: 550, step: 100, duration: 5s}}]
 `, "limits: {max_workers: 400, max_lag: 2s}\n"),
 			Metric: Capacity,
 			Configs: []Config{
-				{Name: "1 core, pool 2", Setup: ownCatalog("vertical-small", map[string]string{"CATALOG_CACHE_ENABLED": "false", "GOMAXPROCS": "1", "CATALOG_REPLICA_POOL_MAX": "2", "CATALOG_PRIMARY_POOL_MAX": "2"})},
-				{Name: "2 cores, pool 8", Setup: ownCatalog("vertical-big", map[string]string{"CATALOG_CACHE_ENABLED": "false", "GOMAXPROCS": "2", "CATALOG_REPLICA_POOL_MAX": "8", "CATALOG_PRIMARY_POOL_MAX": "8"})},
+				{Name: "1 core, pool 2, " + strconv.Itoa(cloneSlots) + " slots", Setup: ownCatalog("vertical-small", map[string]string{"CATALOG_CACHE_ENABLED": "false", "GOMAXPROCS": "1", "CATALOG_REPLICA_POOL_MAX": "2", "CATALOG_PRIMARY_POOL_MAX": "2",
+					"HTTP_MAX_CONCURRENCY": strconv.Itoa(cloneSlots), "HTTP_SERVICE_TIME": cloneServiceTime})},
+				{Name: "2 cores, pool 8, " + strconv.Itoa(2*cloneSlots) + " slots", Setup: ownCatalog("vertical-big", map[string]string{"CATALOG_CACHE_ENABLED": "false", "GOMAXPROCS": "2", "CATALOG_REPLICA_POOL_MAX": "8", "CATALOG_PRIMARY_POOL_MAX": "8",
+					"HTTP_MAX_CONCURRENCY": strconv.Itoa(2 * cloneSlots), "HTTP_SERVICE_TIME": cloneServiceTime})},
 			},
 		},
 		{
 			Name: "clones", Concept: "horizontal scaling, load balancing",
-			Question: "1, 2 and 3 catalog clones behind the gateway (stackctl stop catalog-2 / scale-out catalog), the same read sweep. On this 2-core machine every clone shares the same two cores with Postgres, memcached and the gateway, so clones cannot add CPU: the numbers show what the balancer and the extra processes cost or gain here, not what clones on their own machines would.",
+			Question: "1, 2 and 3 capacity-bound catalog clones behind the gateway (stackctl stop catalog-2 / scale-out catalog), the same read sweep. Each clone is started with " + cloneCapacityText + ": it serves at most " + strconv.Itoa(cloneCapacityRPS) + " requests/s, whatever CPU is free. " +
+				"On this 2-core machine real clones share the same two cores with Postgres, memcached, the gateway and the generator, so unbounded clones cannot add capacity; bounded ones behave like clones on machines of their own, and the sweep shows each added clone adding its share. " +
+				"A clone past its limit queues a few requests, then answers 503 with Retry-After (the gateway retries another clone within its budget).",
 			Load: load("clones", `warmup: {rate: 50, duration: 3s}
-stages: [{sweep: {from: 150, to: 1350, step: 300, duration: 5s}}]
+stages: [{sweep: {from: 50, to: 750, step: 100, duration: 5s}}]
 `, "limits: {max_workers: 400, max_lag: 2s}\n"),
-			Metric: Capacity,
+			Metric:  Capacity,
+			Prepare: boundClones,
 			Configs: []Config{
 				{Name: "1 clone", Setup: func(ctx context.Context, s *Stack) (string, func(), error) {
 					if err := s.Control(ctx, "stop", "catalog-2"); err != nil {
 						return "", nil, err
 					}
 					waitGateway(ctx, 2*time.Second)
-					return "", func() { _ = s.Control(context.WithoutCancel(ctx), "start", "catalog-2") }, nil
+					// Back as Prepare left it: capacity-bound.
+					return "", func() { _ = s.ControlEnv(context.WithoutCancel(ctx), "start", "catalog-2", cloneCapacity) }, nil
 				}},
 				{Name: "2 clones"},
 				{Name: "3 clones", Setup: func(ctx context.Context, s *Stack) (string, func(), error) {
-					if err := s.Control(ctx, "scale-out", "catalog"); err != nil {
+					if err := s.ControlEnv(ctx, "scale-out", "catalog", cloneCapacity); err != nil {
 						return "", nil, fmt.Errorf("%w: %v", errSkip, err)
 					}
 					waitGateway(ctx, 2*time.Second)
@@ -158,6 +215,7 @@ limits: {timeout: 5s}
 			},
 			Verdict: primaryVerdict,
 		},
+		readYourWrites(),
 	}
 }
 
@@ -169,11 +227,6 @@ func Find(name string) (*Experiment, bool) {
 		}
 	}
 	return nil, false
-}
-
-// Missing lists the experiments the issue asks for that are not built yet.
-var Missing = []string{
-	"read-your-writes under replica lag (pause replay on the replica, write, read back with and without the consistency token)",
 }
 
 func compare(rows []Row, what string, f func(Row) float64) string {

@@ -12,11 +12,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,13 +37,23 @@ type Stack struct {
 // Control sends one action to the stack's supervisor: stop, kill, start
 // (component name) or scale-out, scale-in (binary name).
 func (s *Stack) Control(ctx context.Context, action, name string) error {
+	return s.ControlEnv(ctx, action, name, nil)
+}
+
+// ControlEnv is Control for start and scale-out with env on top of the
+// service's usual environment, for that start only.
+func (s *Stack) ControlEnv(ctx context.Context, action, name string, env map[string]string) error {
 	sock := filepath.Join(s.M.StateDir, "run", "control.sock")
 	client := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		},
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://stackctl/components/"+name+"/"+action, nil)
+	q := url.Values{}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		q.Add("env", k+"="+env[k])
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://stackctl/components/"+name+"/"+action+"?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
@@ -54,6 +68,54 @@ func (s *Stack) Control(ctx context.Context, action, name string) error {
 	}
 	fmt.Fprintf(s.Log, "  stack: %s\n", strings.TrimSpace(string(body)))
 	return nil
+}
+
+// CatalogClones names the topology's catalog clones and their URLs.
+func (s *Stack) CatalogClones() (names, urls []string) {
+	for _, c := range s.M.Components {
+		if c.Kind == topology.Service && strings.HasPrefix(c.Name, "catalog-") && c.Ports["http"] > 0 {
+			names = append(names, c.Name)
+			urls = append(urls, "http://127.0.0.1:"+strconv.Itoa(c.Ports["http"]))
+		}
+	}
+	return names, urls
+}
+
+// CheckLimit fails unless the process at base reports the capacity limit
+// want (http_server_concurrency_limit): a clone that ignored its setting
+// would make a capacity experiment measure something else.
+func CheckLimit(ctx context.Context, base string, want int) error {
+	v, err := metricValue(ctx, base, "http_server_concurrency_limit")
+	if err != nil {
+		return err
+	}
+	if int(v) != want {
+		return fmt.Errorf("%s runs with a concurrency limit of %v, want %d: see its log", base, v, want)
+	}
+	return nil
+}
+
+// metricValue reads one unlabelled sample from base's /metrics.
+func metricValue(ctx context.Context, base, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok && k == name {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("%s/metrics has no %s (a process older than the capacity limit?)", base, name)
 }
 
 // Catalog is an extra catalog process with its own settings, outside the

@@ -73,14 +73,14 @@ func (s *Scenario) Run(ctx context.Context, opt Options) (*Outcome, error) {
 		fmt.Fprintf(opt.Log, "minting %d customer tokens at %s/api/auth/dev-token\n", s.Customers, base)
 	}
 	for i := range s.Customers {
-		tok, err := devToken(ctx, client, base, fmt.Sprintf("%s-%04d", prefix, i+1), "customer")
+		tok, err := DevToken(ctx, client, base, fmt.Sprintf("%s-%04d", prefix, i+1), "customer")
 		if err != nil {
 			return nil, err
 		}
 		customers = append(customers, tok)
 	}
 	if needAdmin {
-		if admin, err = devToken(ctx, client, base, prefix+"-admin", "admin"); err != nil {
+		if admin, err = DevToken(ctx, client, base, prefix+"-admin", "admin"); err != nil {
 			return nil, err
 		}
 	}
@@ -110,7 +110,9 @@ func (s *Scenario) Run(ctx context.Context, opt Options) (*Outcome, error) {
 	return &Outcome{Result: res, Failures: s.check(res), BaseURL: base}, nil
 }
 
-func devToken(ctx context.Context, c *http.Client, base, customer, role string) (string, error) {
+// DevToken mints a dev-mode bearer token for customer with role through
+// the gateway at base.
+func DevToken(ctx context.Context, c *http.Client, base, customer, role string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"customer_id": customer, "role": role})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/auth/dev-token", bytes.NewReader(body))
 	if err != nil {
