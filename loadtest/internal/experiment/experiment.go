@@ -168,11 +168,11 @@ func (e *Experiment) runOne(ctx context.Context, s *Stack, c Config, opt Options
 	target := s.M.Endpoints.GatewayURL
 	if c.Setup != nil {
 		t, cleanup, err := c.Setup(ctx, s)
+		if cleanup != nil {
+			defer cleanup() // a setup that failed half-way is undone too
+		}
 		if err != nil {
 			return Row{}, err
-		}
-		if cleanup != nil {
-			defer cleanup()
 		}
 		if t != "" {
 			target = t

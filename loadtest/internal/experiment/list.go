@@ -81,8 +81,7 @@ func boundClones(ctx context.Context, s *Stack) (func(), error) {
 			return restore, err
 		}
 	}
-	waitGateway(ctx, 2*time.Second)
-	return restore, nil
+	return restore, s.WaitServing(ctx, "catalog", len(names))
 }
 
 // All lists the experiments in the order bench runs them.
@@ -130,17 +129,18 @@ stages: [{sweep: {from: 50, to: 750, step: 100, duration: 5s}}]
 					if err := s.Control(ctx, "stop", "catalog-2"); err != nil {
 						return "", nil, err
 					}
-					waitGateway(ctx, 2*time.Second)
 					// Back as Prepare left it: capacity-bound.
-					return "", func() { _ = s.ControlEnv(context.WithoutCancel(ctx), "start", "catalog-2", cloneCapacity) }, nil
+					restart := func() { _ = s.ControlEnv(context.WithoutCancel(ctx), "start", "catalog-2", cloneCapacity) }
+					return "", restart, s.WaitServing(ctx, "catalog", 1)
 				}},
-				{Name: "2 clones"},
+				{Name: "2 clones", Setup: func(ctx context.Context, s *Stack) (string, func(), error) {
+					return "", nil, s.WaitServing(ctx, "catalog", 2)
+				}},
 				{Name: "3 clones", Setup: func(ctx context.Context, s *Stack) (string, func(), error) {
 					if err := s.ControlEnv(ctx, "scale-out", "catalog", cloneCapacity); err != nil {
 						return "", nil, fmt.Errorf("%w: %v", errSkip, err)
 					}
-					waitGateway(ctx, 2*time.Second)
-					return "", func() { _ = s.Control(context.WithoutCancel(ctx), "scale-in", "catalog") }, nil
+					return "", func() { _ = s.Control(context.WithoutCancel(ctx), "scale-in", "catalog") }, s.WaitServing(ctx, "catalog", 3)
 				}},
 			},
 		},

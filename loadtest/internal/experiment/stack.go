@@ -9,6 +9,7 @@ package experiment
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,6 +69,55 @@ func (s *Stack) ControlEnv(ctx context.Context, action, name string, env map[str
 	}
 	fmt.Fprintf(s.Log, "  stack: %s\n", strings.TrimSpace(string(body)))
 	return nil
+}
+
+// WaitServing waits until the gateway's pool routes to exactly n members
+// (up, healthy, neither ejected nor draining): a clone just started is not
+// in rotation until the gateway's health checks have seen it.
+func (s *Stack) WaitServing(ctx context.Context, pool string, n int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := s.serving(ctx, pool)
+		if err == nil && got == n {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the gateway's %s pool routes to %d members, want %d (%v)", pool, got, n, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (s *Stack) serving(ctx context.Context, pool string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.M.Endpoints.GatewayAdminURL+"/admin/backends", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Pools map[string]struct {
+			Members []struct {
+				State    string `json:"state"`
+				Healthy  bool   `json:"healthy"`
+				Ejected  bool   `json:"ejected"`
+				Draining bool   `json:"draining"`
+			} `json:"members"`
+		} `json:"pools"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, fmt.Errorf("gateway /admin/backends: %w", err)
+	}
+	n := 0
+	for _, m := range out.Pools[pool].Members {
+		if m.State == "up" && m.Healthy && !m.Ejected && !m.Draining {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // CatalogClones names the topology's catalog clones and their URLs.
