@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -459,5 +460,38 @@ func TestAnUnreachableMemberIsEjectedAtOnce(t *testing.T) {
 	b.Acquire().Done(Unreachable)
 	if b.Ejected() {
 		t.Fatal("the last member in service must stay")
+	}
+}
+
+func TestARefusedProbeMarksAMemberDownAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close() // a clone whose process is gone: connections are refused
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer failing.Close()
+
+	p, err := NewPool("catalog", []string{dead, failing.URL}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.checkOnce(context.Background(), &http.Client{})
+	state := map[string]bool{}
+	for _, m := range p.Members() {
+		state[m.URL.String()] = m.Healthy()
+	}
+	if state[dead] {
+		t.Error("a member that refuses connections is still healthy after one probe")
+	}
+	if !state[failing.URL] {
+		t.Error("one failed probe (503) marked a member down; it takes UnhealthyAfter (2)")
+	}
+	p.checkOnce(context.Background(), &http.Client{})
+	if m := p.Get(failing.URL); m == nil || m.Healthy() {
+		t.Error("two failed probes in a row did not mark the member down")
 	}
 }

@@ -2,15 +2,18 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // CheckHealth probes every member's health path each HealthInterval until
-// ctx ends: UnhealthyAfter failures in a row mark a member down,
+// ctx ends: UnhealthyAfter failures in a row (or one refused connection)
+// mark a member down,
 // HealthyAfter successes mark it up. In the same round, members whose
 // passive ejection time is over are probed and let back in on success.
 func (p *Pool) CheckHealth(ctx context.Context, client *http.Client) {
@@ -36,7 +39,7 @@ func (p *Pool) checkOnce(ctx context.Context, client *http.Client) {
 			if ctx.Err() != nil {
 				return
 			}
-			m.recordCheck(err == nil, p.opts)
+			m.recordCheck(err == nil, errors.Is(err, syscall.ECONNREFUSED), p.opts)
 			if now := p.opts.now(); m.ejectionDue(now) {
 				m.readmit(err == nil, now)
 			}
@@ -45,7 +48,10 @@ func (p *Pool) checkOnce(ctx context.Context, client *http.Client) {
 	wg.Wait()
 }
 
-func (m *Member) recordCheck(ok bool, o Options) {
+// recordCheck counts a probe. A refused connection marks the member down
+// at once: nothing listens there (the process died), so there is no
+// flapping to smooth over and waiting for more failures only delays it.
+func (m *Member) recordCheck(ok, refused bool, o Options) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ok {
@@ -58,7 +64,7 @@ func (m *Member) recordCheck(ok bool, o Options) {
 	}
 	m.checkOKs = 0
 	m.checkFails++
-	if m.healthy.Load() && m.checkFails >= o.UnhealthyAfter {
+	if m.healthy.Load() && (refused || m.checkFails >= o.UnhealthyAfter) {
 		m.healthy.Store(false)
 	}
 }
