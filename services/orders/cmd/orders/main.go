@@ -76,17 +76,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	log.Info("starting", "config", effective)
 	defer tel.Flush(ctx, 5*time.Second)
 
-	shards, err := shardmap.Open(ctx, cfg.shardDSNs, cfg.pool)
+	shards, err := ordersdb.OpenShards(ctx, cfg.shardDSNs, cfg.pool, tel.Registry)
 	if err != nil {
 		return err
 	}
 	defer shards.Close()
-	if err := shards.RegisterMetrics(tel.Registry); err != nil {
-		return err
-	}
-	if err := ordersdb.Migrate(ctx, shards); err != nil {
-		return err
-	}
 	dbs := make([]*sql.DB, shards.Len())
 	for i := range dbs {
 		if dbs[i], err = shards.DB(i).DB(); err != nil {

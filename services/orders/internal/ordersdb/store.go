@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -44,6 +45,25 @@ var _ orders.Store = (*Store)(nil)
 
 // New wraps the shard pools.
 func New(shards *shardmap.Shards) *Store { return &Store{shards: shards} }
+
+// OpenShards is how both orders binaries start: connect to every logical
+// shard, export the pools' statistics on reg, and bring each schema up to
+// date.
+func OpenShards(ctx context.Context, dsns []string, pool pgdb.Pool, reg prometheus.Registerer) (*shardmap.Shards, error) {
+	shards, err := shardmap.Open(ctx, dsns, pool)
+	if err != nil {
+		return nil, err
+	}
+	if err := shards.RegisterMetrics(reg); err != nil {
+		shards.Close()
+		return nil, err
+	}
+	if err := Migrate(ctx, shards); err != nil {
+		shards.Close()
+		return nil, err
+	}
+	return shards, nil
+}
 
 // Migrate brings every shard's schema up to date. Clones start together, so
 // each shard's migration runs under a Postgres advisory lock.
