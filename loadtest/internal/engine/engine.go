@@ -199,7 +199,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cpu := cpuTime() - cpu0
 	wall := time.Since(t0)
 
-	out := rec.result(elapsed)
+	covered := elapsed
+	if aborted == "" {
+		// A run nobody stopped covered its whole schedule, although its last
+		// request was due up to one interval before the end and may have
+		// been answered before it: that is not a stage cut short.
+		covered = max(elapsed, sched.Duration())
+	}
+	out := rec.result(covered)
 	out.Started = t0
 	out.WallS = wall.Seconds()
 	out.Aborted = aborted

@@ -234,14 +234,15 @@ func (r *recorder) stageResult(i int, st *stageRec, elapsed time.Duration) Stage
 	// latency of the last tenth against the first tenth, over the time
 	// between them, gives the rate it actually served. Medians of a tenth
 	// each make this robust to a few slow requests.
-	out.AchievedRPS = float64(st.ok) / dur.Seconds()
+	served := 1.0 // the share of the offered rate the server kept up with
 	if w := st.window(); w > 0 && st.head.Count() > 0 && st.tail.Count() > 0 {
 		between := r.sched.Due(st.first+st.count-1-w/2) - r.sched.Due(st.first+w/2)
 		growth := st.tail.Quantile(0.5) - st.head.Quantile(0.5)
 		if between > 0 && growth > 0 {
-			out.AchievedRPS *= between.Seconds() / (between + growth).Seconds()
+			served = between.Seconds() / (between + growth).Seconds()
 		}
 	}
+	out.AchievedRPS = float64(st.ok) / dur.Seconds() * served
 	scheduled := r.sched.Hits(start+def.Duration) - r.sched.Hits(start)
 	if elapsed < start+def.Duration { // aborted: nothing past the stop was even sent
 		out.Saturated = true
@@ -249,9 +250,10 @@ func (r *recorder) stageResult(i int, st *stageRec, elapsed time.Duration) Stage
 	if target > 0 {
 		out.AchievedRatio = out.AchievedRPS / target
 		// Whole-number request counts cannot reach 99 % of a fraction: a
-		// stage of 10 s at 0.15/s schedules 1.5 requests and sends 1.
-		if float64(st.ok) < math.Floor(scheduled+1e-6) {
-			out.AchievedRatio = min(out.AchievedRatio, float64(st.ok)/scheduled)
+		// stage of 1.5 s at 5/s schedules 7.5 requests and sends 7. Judge
+		// such a stage by the requests it could send.
+		if whole := math.Floor(scheduled + 1e-6); whole >= 1 {
+			out.AchievedRatio = float64(st.ok) / whole * served
 		}
 		out.Saturated = out.Saturated || out.AchievedRatio < 0.99
 	}
