@@ -163,6 +163,28 @@ func TestSaturatedStageIsMarked(t *testing.T) {
 	}
 }
 
+// A fast server keeps up with every stage: a short stage whose schedule
+// holds a fraction of a request (1.5 s at 5/s is 7.5) and the last stage,
+// whose last request is answered before the schedule's nominal end, must
+// not read as saturated.
+func TestAServerThatKeepsUpSaturatesNoStage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	s, _ := NewSchedule([]Stage{
+		{Name: "short", From: 5, To: 5, Duration: 1500 * time.Millisecond},
+		{Name: "last", From: 20, To: 20, Duration: 2 * time.Second},
+	})
+	res, err := Run(context.Background(), Config{Schedule: s, Names: []string{"get"}, Next: get(srv.URL), MaxLag: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range res.Stages {
+		if st.Saturated || st.AchievedRatio < 0.99 {
+			t.Errorf("stage %s against an idle server: ratio %.3f, saturated %v", st.Name, st.AchievedRatio, st.Saturated)
+		}
+	}
+}
+
 func TestErrorsByKind(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
