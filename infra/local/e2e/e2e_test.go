@@ -71,6 +71,36 @@ func devToken(t *testing.T, stack *stacktest.Stack, customer, role string) strin
 	return out.Token
 }
 
+// placeOrderAndWait places a one-line order for a new customer through the
+// gateway and waits (long poll) until it leaves pending. It returns the
+// POST's response (its X-Trace-Id names the order's trace) and the order.
+func placeOrderAndWait(t *testing.T, stack *stacktest.Stack, customer string) (response, order) {
+	t.Helper()
+	token := devToken(t, stack, customer, "customer")
+	placed := do(t, "POST", stack.Endpoints.GatewayURL+"/api/orders", token,
+		map[string]any{"items": []map[string]int{{"product_id": 1 + rand.IntN(10000), "quantity": 1}}})
+	if placed.status != http.StatusAccepted {
+		t.Fatalf("POST /api/orders = %d %s", placed.status, placed.body)
+	}
+	var o order
+	if err := json.Unmarshal(placed.body, &o); err != nil {
+		t.Fatal(err)
+	}
+	stacktest.Eventually(t, 30*time.Second, "order final", func() error {
+		r := do(t, "GET", stack.Endpoints.GatewayURL+"/api/orders/"+o.ID+"?wait=5s", token, nil)
+		if err := json.Unmarshal(r.body, &o); err != nil {
+			return err
+		}
+		if o.Status == "pending" {
+			return fmt.Errorf("still pending")
+		}
+		return nil
+	})
+	return placed, o
+}
+
+type order struct{ ID, Status string }
+
 // waitForTrace polls Jaeger until check accepts the trace: each process
 // exports its spans on its own schedule.
 func waitForTrace(t *testing.T, stack *stacktest.Stack, id string, check func(*traceview.Trace) error) *traceview.Trace {
@@ -171,27 +201,7 @@ func TestAProductReadIsOneTraceThroughGatewayCatalogCacheAndReplica(t *testing.T
 
 func TestAnOrderIsOneTraceFromThePostToItsFinalStatus(t *testing.T) {
 	stack := stacktest.Require(t)
-	customer := fmt.Sprintf("e2e-%d", rand.Int64())
-	token := devToken(t, stack, customer, "customer")
-	placed := do(t, "POST", stack.Endpoints.GatewayURL+"/api/orders", token,
-		map[string]any{"items": []map[string]int{{"product_id": 1 + rand.IntN(10000), "quantity": 1}}})
-	if placed.status != http.StatusAccepted {
-		t.Fatalf("POST /api/orders = %d %s", placed.status, placed.body)
-	}
-	var order struct{ ID, Status string }
-	if err := json.Unmarshal(placed.body, &order); err != nil {
-		t.Fatal(err)
-	}
-	stacktest.Eventually(t, 30*time.Second, "order final", func() error {
-		r := do(t, "GET", stack.Endpoints.GatewayURL+"/api/orders/"+order.ID+"?wait=5s", token, nil)
-		if err := json.Unmarshal(r.body, &order); err != nil {
-			return err
-		}
-		if order.Status == "pending" {
-			return fmt.Errorf("still pending")
-		}
-		return nil
-	})
+	placed, order := placeOrderAndWait(t, stack, fmt.Sprintf("e2e-%d", rand.Int64()))
 	shard, _, _ := strings.Cut(order.ID, "-")
 
 	waitForTrace(t, stack, placed.header.Get("X-Trace-Id"), func(tr *traceview.Trace) error {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -90,21 +88,7 @@ func TestEveryDocumentedMetricIsServed(t *testing.T) {
 	if r := do(t, "GET", fmt.Sprintf("%s/api/products/%d", stack.Endpoints.GatewayURL, 1+rand.IntN(10000)), "", nil); r.status != 200 {
 		t.Fatalf("product read: %d", r.status)
 	}
-	token := devToken(t, stack, fmt.Sprintf("metrics-%d", rand.Int64()), "customer")
-	placed := do(t, "POST", stack.Endpoints.GatewayURL+"/api/orders", token,
-		map[string]any{"items": []map[string]int{{"product_id": 1 + rand.IntN(10000), "quantity": 1}}})
-	if placed.status != http.StatusAccepted {
-		t.Fatalf("order: %d %s", placed.status, placed.body)
-	}
-	var order struct{ ID, Status string }
-	_ = json.Unmarshal(placed.body, &order)
-	stacktest.Eventually(t, 30*time.Second, "order final", func() error {
-		r := do(t, "GET", stack.Endpoints.GatewayURL+"/api/orders/"+order.ID+"?wait=5s", token, nil)
-		if err := json.Unmarshal(r.body, &order); err != nil || order.Status == "pending" {
-			return fmt.Errorf("still pending (%v)", err)
-		}
-		return nil
-	})
+	placeOrderAndWait(t, stack, fmt.Sprintf("metrics-%d", rand.Int64()))
 
 	urls := map[string][]string{
 		"gateway": {stack.Endpoints.GatewayURL},
