@@ -40,6 +40,10 @@ func Require(t testing.TB) *Stack {
 	if path == "" {
 		t.Skipf("integration test: needs the real stack; run `make test` (or set %s to a running stack's stack.json)", EnvVar)
 	}
+	if !filepath.IsAbs(path) {
+		// go test runs each package in its own directory.
+		t.Fatalf("%s=%s: give an absolute path, each test package runs in its own directory", EnvVar, path)
+	}
 	m, err := topology.ReadManifest(path)
 	if err != nil {
 		t.Fatalf("%s=%s: the stack did not start: %v", EnvVar, path, err)
