@@ -28,7 +28,6 @@ type settings struct {
 	rateLimit                  float64
 	rateBurst                  int
 	accessLogSample            float64
-	gcPercent                  int
 
 	tel telemetry.Config
 }
@@ -70,7 +69,6 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		rateLimit:       env.Float("GATEWAY_RATE_LIMIT", 1000),
 		rateBurst:       env.Int("GATEWAY_RATE_BURST", 2000),
 		accessLogSample: env.Float("GATEWAY_ACCESS_LOG_SAMPLE", 0.01),
-		gcPercent:       env.Int("GATEWAY_GOGC", 400), // used when GOGC is unset
 	}
 	s.tel = telemetry.ReadConfig(env, "gateway", telemetry.DefaultInstance("gateway", s.addr))
 
