@@ -156,6 +156,17 @@ func (r *Relay) lead(ctx context.Context, shard int, pc *pgx.Conn) error {
 	if _, err := pc.Exec(ctx, `LISTEN `+ordersdb.NotifyChannel); err != nil {
 		return err
 	}
+	// The relay's own writes (marking rows published, pruning) do not wait
+	// for their WAL flush; the WAL writer flushes them within 200 ms. A
+	// mark lost to a server crash only publishes its rows again, which
+	// at-least-once delivery already allows (consumers deduplicate). That
+	// is one fsync fewer per published batch on a server whose every
+	// order also commits its placement and its decision synchronously.
+	// The setting dies with this session: a leader's session never
+	// returns to the pool.
+	if _, err := pc.Exec(ctx, `SET synchronous_commit = off`); err != nil {
+		return err
+	}
 	backoff := r.cfg.BackoffMin
 	lastPrune := time.Time{}
 	for ctx.Err() == nil {
