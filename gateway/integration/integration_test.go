@@ -5,16 +5,13 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,30 +304,10 @@ func TestDrainCutsNoRequest(t *testing.T) {
 	}
 }
 
-// control posts an action to the stack supervisor, as `stackctl` does.
-func control(t *testing.T, stack *stacktest.Stack, path string) string {
-	t.Helper()
-	c := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(stack.StateDir, "run", "control.sock"))
-		},
-	}}
-	resp, err := c.Post("http://stackctl"+path, "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: %s %s", path, resp.Status, b)
-	}
-	return string(b)
-}
-
 func TestACloneAddedAtRuntimeTakesTraffic(t *testing.T) {
 	stack := stacktest.Require(t)
-	control(t, stack, "/components/catalog/scale-out")
-	t.Cleanup(func() { control(t, stack, "/components/catalog/scale-in") })
+	stack.ScaleOut(t, "catalog")
+	t.Cleanup(func() { stack.ScaleIn(t, "catalog") })
 	pool := backends(t, stack)["catalog"]
 	if len(pool.Members) < 3 {
 		t.Fatalf("after scale-out the catalog pool has %d members", len(pool.Members))

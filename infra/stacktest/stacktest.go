@@ -9,10 +9,6 @@ package stacktest
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
@@ -141,6 +138,13 @@ func (s *Stack) Kill(t testing.TB, name string) {
 // Start starts a stopped component and returns once it is ready.
 func (s *Stack) Start(t testing.TB, name string) { s.control(t, "start", name) }
 
+// ScaleOut starts one more clone of service (e.g. "catalog"), in the
+// gateway's pool once ready; ScaleIn drains and stops the newest extra one.
+func (s *Stack) ScaleOut(t testing.TB, service string) { s.control(t, "scale-out", service) }
+
+// ScaleIn undoes ScaleOut.
+func (s *Stack) ScaleIn(t testing.TB, service string) { s.control(t, "scale-in", service) }
+
 // Restart makes sure name runs again when the test ends, whatever happened.
 func (s *Stack) Restart(t testing.TB, name string) {
 	t.Cleanup(func() {
@@ -158,23 +162,10 @@ func (s *Stack) control(t testing.TB, action, name string) {
 }
 
 func (s *Stack) do(action, name string) error {
-	sock := filepath.Join(s.StateDir, "run", "control.sock")
-	client := &http.Client{
-		Timeout: 3 * time.Minute,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}},
-	}
-	resp, err := client.Post("http://stackctl/components/"+name+"/"+action, "text/plain", nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", strings.TrimSpace(string(body)))
-	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, err := stackcontrol.Send(ctx, s.StateDir, action, name)
+	return err
 }
 
 // Eventually polls cond every 50 ms until it returns nil or timeout passes;

@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
@@ -22,7 +21,7 @@ import (
 // and tests can stop, kill and start single components of a running stack
 // ("break things on purpose") while it keeps logging and supervising them.
 
-func (e *environment) controlSocket() string { return e.path("run", "control.sock") }
+func (e *environment) controlSocket() string { return stackcontrol.Socket(e.stateDir) }
 
 // serveControl runs the control API until ctx ends.
 func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
@@ -155,20 +154,10 @@ func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artif
 // extraEnv (K=V) is the environment on top of the usual for start and
 // scale-out, for that start only.
 func (e *environment) control(action, name string, extraEnv []string) error {
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", e.controlSocket())
-		},
-	}}
-	resp, err := client.Post("http://stackctl/components/"+name+"/"+action+"?"+url.Values{"env": extraEnv}.Encode(), "text/plain", nil)
+	answer, err := stackcontrol.Send(context.Background(), e.stateDir, action, name, extraEnv...)
 	if err != nil {
-		return fmt.Errorf("no running %s stack answers on %s (start it with `make up`): %w", e.profile, e.controlSocket(), err)
+		return fmt.Errorf("%w (is the %s stack running? start it with `make up`)", err, e.profile)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s", action, name, strings.TrimSpace(string(body)))
-	}
-	e.say("%s", strings.TrimSpace(string(body)))
+	e.say("%s", answer)
 	return nil
 }

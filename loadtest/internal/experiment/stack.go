@@ -16,7 +16,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
@@ -44,30 +44,17 @@ func (s *Stack) Control(ctx context.Context, action, name string) error {
 // ControlEnv is Control for start and scale-out with env on top of the
 // service's usual environment, for that start only.
 func (s *Stack) ControlEnv(ctx context.Context, action, name string, env map[string]string) error {
-	sock := filepath.Join(s.M.StateDir, "run", "control.sock")
-	client := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
-	q := url.Values{}
+	var kv []string
 	for _, k := range slices.Sorted(maps.Keys(env)) {
-		q.Add("env", k+"="+env[k])
+		kv = append(kv, k+"="+env[k])
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://stackctl/components/"+name+"/"+action+"?"+q.Encode(), nil)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	answer, err := stackcontrol.Send(ctx, s.M.StateDir, action, name, kv...)
 	if err != nil {
-		return err
+		return fmt.Errorf("stack control: %w", err)
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("stack control %s %s: %w", action, name, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("stack control %s %s: %s", action, name, strings.TrimSpace(string(body)))
-	}
-	fmt.Fprintf(s.Log, "  stack: %s\n", strings.TrimSpace(string(body)))
+	fmt.Fprintf(s.Log, "  stack: %s\n", answer)
 	return nil
 }
 

@@ -1,0 +1,56 @@
+// Package stackcontrol is the client of a running stack's supervisor: it
+// stops, kills and starts single components and scales services out and
+// in, over the unix socket the supervisor serves in its state directory.
+// stackctl's subcommands, the test helpers and the load-test experiments
+// all break things on purpose through it.
+package stackcontrol
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// Socket is where the supervisor of the stack kept in stateDir listens.
+func Socket(stateDir string) string { return filepath.Join(stateDir, "run", "control.sock") }
+
+// Send asks the supervisor of the stack in stateDir to do action (stop,
+// kill, start, scale-out, scale-in) to name (a component, or for scaling a
+// service such as "catalog"). env (K=V) goes on top of a service's usual
+// environment, for that start only. It returns the supervisor's answer.
+func Send(ctx context.Context, stateDir, action, name string, env ...string) (string, error) {
+	sock := Socket(stateDir)
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	defer client.CloseIdleConnections()
+	u := "http://stackctl/components/" + url.PathEscape(name) + "/" + url.PathEscape(action)
+	if len(env) > 0 {
+		u += "?" + url.Values{"env": env}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("no stack supervisor answers on %s: %w", sock, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	answer := strings.TrimSpace(string(body))
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", action, name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s %s: %s", action, name, answer)
+	}
+	return answer, nil
+}
