@@ -52,6 +52,14 @@ func run() error {
 	path := flag.String("path", "/api/products/%d", "request path; %d cycles through product ids 1..100")
 	sample := flag.String("trace-sample", "0.01", "the gateway's OTEL_TRACES_SAMPLER_ARG (1 traces every request)")
 	profile := flag.String("profile", "", "write a CPU profile of the gateway during its last step to this file")
+	var gatewayEnv []string
+	flag.Func("gateway-env", "K=V added to the gateway's environment (repeatable), e.g. GOMAXPROCS=1 or GATEWAY_CATALOG_POLICY=round_robin", func(kv string) error {
+		if !strings.Contains(kv, "=") {
+			return fmt.Errorf("%q is not K=V", kv)
+		}
+		gatewayEnv = append(gatewayEnv, kv)
+		return nil
+	})
 	flag.Parse()
 	m, err := topology.ReadManifest(*stackPath)
 	if err != nil {
@@ -77,7 +85,7 @@ func run() error {
 
 	gwPort, ngPort := freePort(), freePort()
 	adminPort := freePort()
-	gw, err := startGateway(*gatewayBin, gwPort, adminPort, *sample, clones, m.Endpoints.OTLPEndpoint, work)
+	gw, err := startGateway(*gatewayBin, gwPort, adminPort, *sample, clones, m.Endpoints.OTLPEndpoint, work, gatewayEnv)
 	if err != nil {
 		return err
 	}
@@ -274,7 +282,7 @@ func waitOK(url string) error {
 	}
 }
 
-func startGateway(bin string, port, adminPort int, sample string, clones []string, otlp, work string) (*exec.Cmd, error) {
+func startGateway(bin string, port, adminPort int, sample string, clones []string, otlp, work string, extraEnv []string) (*exec.Cmd, error) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port),
@@ -288,6 +296,7 @@ func startGateway(bin string, port, adminPort int, sample string, clones []strin
 		// limiter, not the proxy.
 		"GATEWAY_RATE_LIMIT=0",
 	)
+	cmd.Env = append(cmd.Env, extraEnv...) // later entries win
 	log, err := os.Create(filepath.Join(work, "gateway.log"))
 	if err != nil {
 		return nil, err
