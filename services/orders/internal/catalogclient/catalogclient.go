@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -49,7 +50,7 @@ func NewTransport(maxPerHost int) http.RoundTripper {
 	t.MaxIdleConns = 4 * maxPerHost
 	t.MaxIdleConnsPerHost = maxPerHost
 	t.IdleConnTimeout = 90 * time.Second
-	return otelhttp.NewTransport(t)
+	return otelhttp.NewTransport(t, otelhttp.WithTracerProvider(otel.GetTracerProvider())) // else a tracer lookup per request
 }
 
 // New returns a client; timeout bounds each attempt.
