@@ -1,12 +1,12 @@
 package main
 
 import (
-	"net"
 	"time"
 
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/infra/balancer"
 	"github.com/scaleshop/scaleshop/infra/config"
+	"github.com/scaleshop/scaleshop/infra/httpserver"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 )
 
@@ -77,7 +77,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	} else if !s.devMode && len(s.signingKey) < 32 {
 		env.Fail("JWT_SIGNING_KEY must be at least 32 bytes outside dev mode")
 	}
-	if !loopback(s.adminAddr) {
+	if !httpserver.Loopback(s.adminAddr) {
 		env.Fail("GATEWAY_ADMIN_ADDR=%s: the admin API changes the pools, so it listens on loopback only", s.adminAddr)
 	}
 	for pool, p := range s.policies {
@@ -95,16 +95,4 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		env.Fail("want 0 < GATEWAY_TRY_TIMEOUT <= GATEWAY_REQUEST_TIMEOUT")
 	}
 	return s, env.Effective(), env.Err()
-}
-
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

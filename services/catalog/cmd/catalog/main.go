@@ -6,9 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -84,12 +81,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		},
 		httpMaxAge:    env.Duration("CATALOG_HTTP_MAX_AGE", 5*time.Second),
 		migrateOnBoot: env.Bool("CATALOG_MIGRATE", true),
-		// Profiling for the read-path benchmark; off unless set, and only
-		// ever on loopback.
-		pprofAddr: env.String("CATALOG_PPROF_ADDR", ""),
-	}
-	if s.pprofAddr != "" && !loopback(s.pprofAddr) {
-		env.Fail("CATALOG_PPROF_ADDR=%s must be a loopback address (127.0.0.1:port)", s.pprofAddr)
+		pprofAddr:     httpserver.ReadProfilerAddr(env),
 	}
 	if s.readPath.Interval <= 0 || s.readPath.Timeout <= 0 {
 		env.Fail("CATALOG_REPLICA_PROBE_INTERVAL and CATALOG_REPLICA_PROBE_TIMEOUT must be positive")
@@ -166,32 +158,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return db.Run(gctx) })
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
-	if cfg.pprofAddr != "" {
-		g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.pprofAddr, profiler()), time.Second) })
-		log.Warn("pprof is served (CATALOG_PPROF_ADDR)", "addr", cfg.pprofAddr)
-	}
+	g.Go(func() error { return httpserver.ServeProfiler(gctx, cfg.pprofAddr, log) })
 	log.Info("listening", "addr", cfg.addr, "cache", cfg.cacheEnabled)
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
 	return nil
-}
-
-// loopback reports whether addr (host:port) names a loopback host.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
-}
-
-// profiler is net/http/pprof on its own mux, never on the API's router.
-func profiler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }

@@ -83,7 +83,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.sample, "sample", "", "OTEL_TRACES_SAMPLER_ARG of the processes it starts (default: inherited, the production default 1.0)")
 	fs.StringVar(&o.client, "client", "raw", `"raw": a minimal keep-alive HTTP/1.1 client (less than half of net/http's CPU per request, so the generator disturbs the catalog less); "nethttp": net/http's client`)
 	only := fs.String("only", "", "comma-separated configurations to run (default all)")
-	fs.BoolVar(&o.pprof, "pprof", false, "serve pprof from the cached process on 127.0.0.1:<port+2> (CATALOG_PPROF_ADDR)")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve pprof from the cached process on 127.0.0.1:<port+2> (PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -438,7 +438,7 @@ func startCatalog(ctx context.Context, o options, getenv func(string) string, di
 		env["OTEL_TRACES_SAMPLER_ARG"] = o.sample
 	}
 	if o.pprof && cacheOn {
-		env["CATALOG_PPROF_ADDR"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port+2))
+		env["PPROF_ADDR"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port+2))
 	}
 	cmd := exec.Command(o.bin)
 	for _, kv := range os.Environ() {

@@ -28,6 +28,7 @@ func main() { lifecycle.Main("orders", run) }
 
 type settings struct {
 	addr           string
+	pprofAddr      string
 	shardDSNs      []string
 	pool           pgdb.Pool
 	brokers        []string
@@ -42,6 +43,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	env := config.New(getenv)
 	s := settings{
 		addr:           env.String("HTTP_ADDR", "127.0.0.1:8091"),
+		pprofAddr:      httpserver.ReadProfilerAddr(env),
 		shardDSNs:      shardmap.ReadDSNs(env),
 		pool:           pgdb.ReadPool(env, "ORDERS_DB"),
 		brokers:        env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
@@ -112,6 +114,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
+	g.Go(func() error { return httpserver.ServeProfiler(gctx, cfg.pprofAddr, log) })
 	g.Go(func() error { return backlog.Run(gctx) })
 	g.Go(func() error { return watcher.Run(gctx) })
 	g.Go(func() error { return rel.Run(gctx) })

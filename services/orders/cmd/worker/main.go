@@ -30,6 +30,7 @@ const ConsumerGroup = "orders-workers"
 
 type settings struct {
 	addr           string
+	pprofAddr      string
 	shardDSNs      []string
 	pool           pgdb.Pool
 	brokers        []string
@@ -43,6 +44,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	env := config.New(getenv)
 	s := settings{
 		addr:           env.String("HTTP_ADDR", "127.0.0.1:8191"),
+		pprofAddr:      httpserver.ReadProfilerAddr(env),
 		shardDSNs:      shardmap.ReadDSNs(env),
 		pool:           pgdb.ReadPool(env, "ORDERS_DB"),
 		brokers:        env.List("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
@@ -105,6 +107,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
+	g.Go(func() error { return httpserver.ServeProfiler(gctx, cfg.pprofAddr, log) })
 	g.Go(func() error { return w.Run(gctx, reader) })
 	g.Go(func() error {
 		metrics.WatchReader(gctx, reader, 5*time.Second)
