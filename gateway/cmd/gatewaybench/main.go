@@ -134,13 +134,17 @@ func run() error {
 		w.Flush()
 	}
 	fmt.Println()
-	fmt.Println("max throughput with p99 <= 50 ms and no errors:")
+	// A target that fails a step and passes a higher one does not sustain
+	// the higher rate; it got lucky there. So the maximum is the top of the
+	// unbroken run of passing steps from the lowest.
+	fmt.Println("max throughput with p99 <= 50 ms and no errors, at that step and every lower one:")
 	for _, t := range targets {
 		best := result{}
 		for _, r := range results[t.name] {
-			if r.p99 <= 50*time.Millisecond && r.errors == 0 && r.achieved >= 0.95*float64(r.rate) {
-				best = r
+			if r.p99 > 50*time.Millisecond || r.errors > 0 || r.achieved < 0.95*float64(r.rate) {
+				break
 			}
+			best = r
 		}
 		fmt.Printf("  %-45s %6.0f req/s\n", t.name, best.achieved)
 	}
