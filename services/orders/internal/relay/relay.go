@@ -176,6 +176,9 @@ func (r *Relay) lead(ctx context.Context, shard int, pc *pgx.Conn) error {
 			}
 			lastPrune = time.Now()
 		}
+		// The rows of every notification already here are committed, so
+		// the batch below sees them: each needs no SELECT of its own.
+		drainNotifications(pc)
 		n, err := r.relayBatch(ctx, shard, pc)
 		if err != nil {
 			if isSessionError(err) {
@@ -194,13 +197,26 @@ func (r *Relay) lead(ctx context.Context, shard int, pc *pgx.Conn) error {
 		if n == r.cfg.Batch {
 			continue // more waiting
 		}
-		if n == 0 {
-			if err := r.waitForRows(ctx, pc); err != nil {
-				return err
-			}
+		// A short batch took every row committed before it began; a row
+		// committed since notifies, and that wakes the wait.
+		if err := r.waitForRows(ctx, pc); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// drainNotifications discards the notifications pc has already received,
+// without waiting for more: a context that is already done makes pgx
+// return the buffered ones and then stop, with no I/O on the session.
+func drainNotifications(pc *pgx.Conn) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for {
+		if _, err := pc.WaitForNotification(done); err != nil {
+			return
+		}
+	}
 }
 
 // waitForRows blocks until a transaction notifies the channel, or IdlePoll.
