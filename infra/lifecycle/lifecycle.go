@@ -21,10 +21,8 @@ type RunFunc func(ctx context.Context, getenv func(string) string, stdout io.Wri
 // services' live heaps are a few MB of short-lived request garbage, so
 // Go's default (collect each time the heap doubles) runs the collector
 // many times a second under load, on cores the whole stack shares. At 400
-// a heap of 10 MB may grow to 50 MB between collections. Measured at 100
-// orders/s on 2 cores: accept p99 31-66 ms -> 24-29 ms, accept->final p99
-// 55-135 ms -> 44-65 ms (docs/benchmarks.md); the gateway gained 7-23 %
-// throughput.
+// a heap of 10 MB may grow to 50 MB between collections, and the orders
+// pipeline's p99 at 100 orders/s fell by about a third (docs/benchmarks.md).
 const GCPercent = 400
 
 // Main calls run with the process environment and exits.
