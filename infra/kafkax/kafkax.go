@@ -107,3 +107,32 @@ func EnsureTopics(ctx context.Context, broker string, topics ...Topic) error {
 	}
 	return nil
 }
+
+// EndOffsets returns the offset the next message of each partition of
+// topic gets (its high-water mark): where a reader starts to see only
+// what is written from now on, or stops to see only what was written so far.
+func EndOffsets(ctx context.Context, broker, topic string) (map[int]int64, error) {
+	conn, err := kafka.DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	ends := map[int]int64{}
+	for _, p := range parts {
+		pc, err := kafka.DialLeader(ctx, "tcp", broker, topic, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		last, err := pc.ReadLastOffset()
+		pc.Close()
+		if err != nil {
+			return nil, err
+		}
+		ends[p.ID] = last
+	}
+	return ends, nil
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/scaleshop/scaleshop/infra/kafkax"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
@@ -60,28 +61,20 @@ func newEnv(t *testing.T) *env {
 	}
 	e.customerOf = func(i int) string { return e.customer(i%40, i%10 == 0) }
 	e.started = time.Now()
-	e.statusFrom = map[int]int64{}
-	for p := range topology.TopicPartitions {
-		e.statusFrom[p] = e.statusEnd(p)
-	}
+	e.statusFrom = e.statusEnds()
 	return e
 }
 
-// statusEnd is the offset the next event on orders.status partition p gets.
-func (e *env) statusEnd(p int) int64 {
+// statusEnds is where each orders.status partition's next event goes.
+func (e *env) statusEnds() map[int]int64 {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := kafka.DialLeader(ctx, "tcp", e.stack.Endpoints.KafkaBrokers[0], topology.TopicOrdersStatus, p)
+	ends, err := kafkax.EndOffsets(ctx, e.stack.Endpoints.KafkaBrokers[0], topology.TopicOrdersStatus)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer conn.Close()
-	last, err := conn.ReadLastOffset()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return last
+	return ends
 }
 
 func (e *env) connect(dsn string) *pgx.Conn {
@@ -350,8 +343,8 @@ func (e *env) assertExactlyOnce(finals map[string]finalRow) {
 func (e *env) assertTopicHasOneStatusPerOrder(ctx context.Context, finals map[string]finalRow) {
 	e.t.Helper()
 	rows := map[string]map[string]bool{} // order id -> shard/seq
-	for p := range topology.TopicPartitions {
-		last := e.statusEnd(p)
+	ends := e.statusEnds()
+	for p, last := range ends {
 		if last <= e.statusFrom[p] {
 			continue
 		}

@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // commit. It stops when every partition reached its starting end, or after
 // idle without a message.
 func Replay(ctx context.Context, brokers []string, idle time.Duration, limit int) (int, error) {
-	ends, err := endOffsets(ctx, brokers[0], topology.TopicOrdersPlacedDLQ)
+	ends, err := kafkax.EndOffsets(ctx, brokers[0], topology.TopicOrdersPlacedDLQ)
 	if err != nil {
 		return 0, err
 	}
@@ -119,31 +119,4 @@ func Replay(ctx context.Context, brokers []string, idle time.Duration, limit int
 		}
 	}
 	return n, nil
-}
-
-// endOffsets returns each partition's high-water mark.
-func endOffsets(ctx context.Context, broker, topic string) (map[int]int64, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", broker)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions(topic)
-	if err != nil {
-		return nil, err
-	}
-	ends := map[int]int64{}
-	for _, p := range parts {
-		pc, err := kafka.DialLeader(ctx, "tcp", broker, topic, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		last, err := pc.ReadLastOffset()
-		pc.Close()
-		if err != nil {
-			return nil, err
-		}
-		ends[p.ID] = last
-	}
-	return ends, nil
 }
