@@ -56,7 +56,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	pools := []*balancer.Pool{catalog, orders}
 	tel.Registry.MustRegister(balancer.NewCollector("gateway", pools...))
 
-	transport := newTransport()
+	transport := proxy.NewTransport()
 	limiter := ratelimit.New(cfg.rateLimit, cfg.rateBurst)
 	public := proxy.New(proxy.Config{
 		Routes: []proxy.Route{
@@ -157,24 +157,6 @@ func spanName(_ string, r *http.Request) string {
 		}
 	}
 	return r.Method + " " + path
-}
-
-// newTransport is shared by every pool. Go's default keeps 2 idle
-// connections per host, which opens and closes sockets under load;
-// compression is off because a proxy passes bodies through as they are.
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          2048,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		WriteBufferSize:       16 << 10,
-		ReadBufferSize:        16 << 10,
-	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

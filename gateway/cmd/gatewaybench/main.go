@@ -1,7 +1,7 @@
 // Command gatewaybench measures the gateway against nginx as load balancers
 // over the same two catalog clones of a running stack, with the same
-// open-model load at the same rate steps, and against the clones hit
-// directly. gateway/bench/run.sh installs nginx when missing and runs it.
+// open-model load at the same rate steps, against the clones hit directly,
+// and against the floor: a bare httputil.ReverseProxy (floor.go). gateway/bench/run.sh installs nginx when missing and runs it.
 //
 //	go run ./gateway/cmd/gatewaybench -stack .state/test/stack.json -gateway .state/bin/gateway
 //
@@ -31,6 +31,10 @@ import (
 )
 
 func main() {
+	run := run
+	if spec := os.Getenv(floorEnv); spec != "" {
+		run = func() error { return serveFloor(spec) }
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
 		os.Exit(1)
@@ -83,7 +87,7 @@ func run() error {
 	}
 	defer os.RemoveAll(work)
 
-	gwPort, ngPort := freePort(), freePort()
+	gwPort, ngPort, floorPort := freePort(), freePort(), freePort()
 	adminPort := freePort()
 	gw, err := startGateway(*gatewayBin, gwPort, adminPort, *sample, clones, m.Endpoints.OTLPEndpoint, work, gatewayEnv)
 	if err != nil {
@@ -95,11 +99,17 @@ func run() error {
 		return err
 	}
 	defer stop(ng)
+	floor, err := startFloor(floorPort, clones, work)
+	if err != nil {
+		return err
+	}
+	defer stop(floor)
 	base := func(port int) []string { return []string{"http://127.0.0.1:" + strconv.Itoa(port)} }
 	targets := []target{
 		{name: "direct (2 clones, client-side round robin)", bases: clones},
 		{name: "gateway", bases: base(gwPort), pids: func() []int { return []int{gw.Process.Pid} }},
 		{name: "nginx", bases: base(ngPort), pids: func() []int { return withChildren(ng.Process.Pid) }},
+		{name: "go floor (bare ReverseProxy)", bases: base(floorPort), pids: func() []int { return []int{floor.Process.Pid} }},
 	}
 	for _, t := range targets {
 		if err := waitOK(t.bases[0] + fmt.Sprintf(*path, 1)); err != nil {
@@ -113,7 +123,7 @@ func run() error {
 	fmt.Fprintln(w, "target\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\t")
 	results := map[string][]result{}
 	// Interleave targets at each step, so drift in the machine's state
-	// (cache warmth, other load) hits all three alike.
+	// (cache warmth, other load) hits all of them alike.
 	for i, rate := range steps {
 		for _, t := range targets {
 			var profiled chan error
@@ -157,7 +167,7 @@ func run() error {
 				parts = append(parts, fmt.Sprintf("%d: +%.2f / +%.2f", r.rate, ms(r.p50-direct[i].p50), ms(r.p99-direct[i].p99)))
 			}
 		}
-		fmt.Printf("  %-8s %s\n", t.name, strings.Join(parts, ", "))
+		fmt.Printf("  %-28s %s\n", t.name, strings.Join(parts, ", "))
 	}
 	return nil
 }

@@ -85,7 +85,7 @@ func New(cfg Config) *Handler {
 		Transport: &balancingTransport{
 			next: cfg.Transport, tryTimeout: cfg.TryTimeout, maxAttempts: max(cfg.MaxAttempts, 1), metrics: h.metrics,
 		},
-		BufferPool: newBufferPool(),
+		BufferPool: NewBufferPool(),
 		ModifyResponse: func(resp *http.Response) error {
 			// The gateway's own ids are already on the response.
 			resp.Header.Del("X-Request-Id")
@@ -342,8 +342,8 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 type bufferPool struct{ sync.Pool }
 
-// newBufferPool avoids ReverseProxy's 32 KiB allocation per response.
-func newBufferPool() *bufferPool {
+// NewBufferPool avoids ReverseProxy's 32 KiB allocation per response.
+func NewBufferPool() httputil.BufferPool {
 	return &bufferPool{sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
 }
 

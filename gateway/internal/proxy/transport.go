@@ -38,6 +38,25 @@ func exchangeFrom(ctx context.Context) *exchange {
 	return x
 }
 
+// NewTransport is the one Transport the gateway shares across every pool.
+// Go's default keeps 2 idle connections per host, which opens and closes
+// sockets under load; compression is off because a proxy passes bodies
+// through as they are.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          2048,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		WriteBufferSize:       16 << 10,
+		ReadBufferSize:        16 << 10,
+	}
+}
+
 // balancingTransport picks a member per try, retries on another member
 // when that is safe and the budget allows, and bounds each try.
 type balancingTransport struct {
