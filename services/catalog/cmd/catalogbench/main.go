@@ -13,6 +13,10 @@
 // Cache-Control: no-cache (the store's same database path, without
 // restarting anything).
 //
+// A third process, the floor (floor.go), runs the catalog's own request
+// path over a cache that costs nothing; its product read against its
+// /healthz is the best ratio any cache design could give.
+//
 // The load is a closed loop at fixed concurrency. Configurations alternate
 // in short rounds, in a rotating order, so the noise of a shared machine
 // falls on all of them alike; the ratios come from one run. Besides the
@@ -49,6 +53,10 @@ import (
 )
 
 func main() {
+	if os.Getenv(floorEnv) != "" {
+		lifecycle.Main("catalogbench-floor", serveFloor)
+		return
+	}
 	lifecycle.Main("catalogbench", func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 		return run(ctx, os.Args[1:], getenv, stdout)
 	})
@@ -75,7 +83,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	o := options{}
 	fs.StringVar(&o.bin, "bin", "", "catalog binary for the processes it starts (default: the stack's build, <state_dir>/bin/catalog)")
 	fs.StringVar(&o.uncached, "uncached", "clone", `"clone": start a cached and a cache-off catalog; "header": use the stack's clones, uncached reads send Cache-Control: no-cache`)
-	fs.IntVar(&o.portBase, "port", 0, "first of the two ports of the processes it starts (default: the stack's first catalog port + 400; keep below 32768)")
+	fs.IntVar(&o.portBase, "port", 0, "first of the four ports of the processes it starts (default: the stack's first catalog port + 400; keep below 32768)")
 	fs.IntVar(&o.rounds, "rounds", 8, "rounds; each runs every configuration once")
 	fs.DurationVar(&o.round, "round", 2*time.Second, "length of one configuration's turn in a round")
 	fs.IntVar(&o.concurrency, "c", 16, "concurrent requests (closed loop)")
@@ -118,8 +126,8 @@ func parse(args []string, getenv func(string) string) (options, error) {
 		p, _ := strconv.Atoi(u.Port())
 		o.portBase = p + 400
 	}
-	if o.portBase <= 0 || o.portBase+1 >= 32768 {
-		return o, fmt.Errorf("-port %d: want a port below 32767", o.portBase)
+	if o.portBase <= 0 || o.portBase+floorPortOffset >= 32768 {
+		return o, fmt.Errorf("-port %d: want a port below %d", o.portBase, 32768-floorPortOffset)
 	}
 	return o, nil
 }
@@ -154,6 +162,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Timeout: 10 * time.Second,
 	}
 
+	dir, err := os.MkdirTemp("", "catalogbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	var cachedURLs, uncachedURLs []string
 	var cachedPID, uncachedPID int
 	var noCache http.Header
@@ -162,11 +175,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		cachedURLs, uncachedURLs = o.stack.Endpoints.CatalogURLs, o.stack.Endpoints.CatalogURLs
 		noCache = http.Header{"Cache-Control": {"no-cache"}}
 	case "clone":
-		dir, err := os.MkdirTemp("", "catalogbench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
 		for i, cacheOn := range []bool{true, false} {
 			p, err := startCatalog(ctx, o, getenv, dir, o.portBase+i, cacheOn)
 			if err != nil {
@@ -184,6 +192,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
+	floor, err := startFloor(o, dir, o.portBase+floorPortOffset, cachedURLs[0])
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
+	if err := floor.waitReady(ctx, hc); err != nil {
+		return err
+	}
+	floorURLs, floorPID := []string{floor.url}, floor.cmd.Process.Pid
+
 	product := func(r *rand.Rand) string { return "/api/products/" + strconv.Itoa(1+r.IntN(o.products)) }
 	list := func(r *rand.Rand) string {
 		return "/api/products?limit=20&category=" + categories[r.IntN(len(categories))]
@@ -194,6 +212,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		{name: "product uncached", targets: uncachedURLs, pid: uncachedPID, path: product, header: noCache, want: "!cache"},
 		{name: "list cached", targets: cachedURLs, pid: cachedPID, path: list, want: "cache"},
 		{name: "list uncached", targets: uncachedURLs, pid: uncachedPID, path: list, header: noCache, want: "!cache"},
+		{name: "floor healthz", targets: floorURLs, pid: floorPID, path: func(*rand.Rand) string { return "/healthz" }},
+		{name: "floor product", targets: floorURLs, pid: floorPID, path: product, want: "cache"},
 	}
 
 	if len(o.only) > 0 {
@@ -368,6 +388,8 @@ func report(w io.Writer, configs []*config, genCPU, total time.Duration) {
 	fmt.Fprintf(w, "\nlist cached / uncached:        %s   target ≥ 3×\n", ratio("list cached", "list uncached"))
 	fmt.Fprintf(w, "product cached / healthz:      %s   target ≥ 0.8×\n", ratio("product cached", "healthz"))
 	fmt.Fprintf(w, "product cached / uncached:     %s\n", ratio("product cached", "product uncached"))
+	fmt.Fprintf(w, "floor product / floor healthz: %s   the same request path over a free in-process cache: the best any cache could do\n",
+		ratio("floor product", "floor healthz"))
 	fmt.Fprintf(w, "\nload generator CPU: %s over %s of wall time (%.0f%% of one core)\n",
 		genCPU.Round(time.Millisecond), total.Round(time.Millisecond), 100*genCPU.Seconds()/total.Seconds())
 }
@@ -407,21 +429,10 @@ type proc struct {
 
 func startCatalog(ctx context.Context, o options, getenv func(string) string, dir string, port int, cacheOn bool) (*proc, error) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	if ln, err := net.Listen("tcp", addr); err != nil {
-		return nil, fmt.Errorf("port %d is taken (choose another with -port): %w", port, err)
-	} else {
-		ln.Close()
-	}
 	name := "cached"
 	if !cacheOn {
 		name = "uncached"
 	}
-	logPath := filepath.Join(dir, name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logf.Close()
 	e := o.stack.Endpoints
 	env := map[string]string{
 		"HTTP_ADDR":                   addr,
@@ -440,7 +451,47 @@ func startCatalog(ctx context.Context, o options, getenv func(string) string, di
 	if o.pprof && cacheOn {
 		env["PPROF_ADDR"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port+2))
 	}
-	cmd := exec.Command(o.bin)
+	return startProc(o.bin, dir, name, addr, env)
+}
+
+// floorPortOffset puts the floor past the cached process's pprof port.
+const floorPortOffset = 3
+
+// startFloor starts this program again as the floor (floor.go), its
+// products copied from the catalog at source.
+func startFloor(o options, dir string, port int, source string) (*proc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	env := map[string]string{
+		"HTTP_ADDR":                   addr,
+		"OTEL_SERVICE_NAME":           "catalog",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": o.stack.Endpoints.OTLPEndpoint,
+		floorEnv:                      source + " " + strconv.Itoa(o.products),
+	}
+	if o.sample != "" {
+		env["OTEL_TRACES_SAMPLER_ARG"] = o.sample
+	}
+	return startProc(self, dir, "floor", addr, env)
+}
+
+// startProc runs bin with env over the inherited environment, minus the
+// CATALOG_ settings of the shell, logging to dir/name.log.
+func startProc(bin, dir, name, addr string, env map[string]string) (*proc, error) {
+	if ln, err := net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("%s: %s is taken (choose other ports with -port): %w", name, addr, err)
+	} else {
+		ln.Close()
+	}
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin)
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); env[k] == "" && !strings.HasPrefix(k, "CATALOG_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -451,7 +502,7 @@ func startCatalog(ctx context.Context, o options, getenv func(string) string, di
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", o.bin, err)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	p := &proc{cmd: cmd, url: "http://" + addr, log: logPath, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
