@@ -53,7 +53,7 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@go vet ./...
 
-## bench: run every load-test experiment against the running dev stack (`make up`) and regenerate docs/benchmarks.md
+## bench: run every load-test experiment, the gateway-vs-nginx and the catalog read-path benchmarks against the running dev stack (`make up`) and regenerate docs/benchmarks.md's generated block
 .PHONY: bench loadtest-smoke
 bench:
 	@SCALESHOP_STACK=$${SCALESHOP_STACK:-$(STATE_DIR)/dev/stack.json} go run ./loadtest bench

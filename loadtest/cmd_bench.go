@@ -31,6 +31,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	var f experimentFlags
 	f.register(fs)
 	only := fs.String("only", "", "comma-separated experiments to run (default all)")
+	tools := fs.String("tools", "gateway,catalog", `the other issues' benchmarks to run too: "gateway" (vs nginx), "catalog" (read path); "" for none`)
 	doc := fs.String("doc", filepath.Join(moduleRoot(), "docs", "benchmarks.md"), "the file whose generated block is rewritten")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -46,6 +47,17 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 			picked = append(picked, e)
 		}
 		list = picked
+	}
+	var benches []*toolBench
+	for _, n := range strings.Split(*tools, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		i := slices.IndexFunc(toolBenches(), func(t *toolBench) bool { return t.name == n })
+		if i < 0 {
+			return fmt.Errorf("-tools: no benchmark %q (gateway, catalog)", n)
+		}
+		benches = append(benches, toolBenches()[i])
 	}
 	started := time.Now()
 	outs, err := runExperiments(ctx, list, f, getenv, stdout)
@@ -65,7 +77,14 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	if err := writeExperimentReports(outs, f.out, stdout); err != nil {
 		return err
 	}
-	block := benchMarkdown(outs, checkout, started, f.durScale)
+	stack := f.stack
+	if stack == "" {
+		stack = manifestPath(getenv)
+	}
+	for _, t := range benches {
+		t.run(ctx, absStack(stack), stdout)
+	}
+	block := benchMarkdown(outs, checkout, benches, started, f.durScale)
 	if err := replaceBlock(*doc, block); err != nil {
 		return err
 	}
@@ -73,7 +92,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started time.Time, durScale float64) string {
+func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, tools []*toolBench, started time.Time, durScale float64) string {
 	m := report.ThisMachine()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n## Load-test experiments (issue 7)\n\n", benchBegin)
@@ -143,7 +162,10 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, started 
 		fmt.Fprintf(&b, "\nGenerator during that run: %.1f %% CPU of the machine, %.0f µs per request, send lag p99 %.2f ms, worst 5-second window %.2f %% off target.\n\n",
 			g.CPUShare*100, g.CPUPerRequestUS, g.SendLagP99MS, g.SendRateErrorPct)
 	}
-	b.WriteString("The gateway-vs-nginx comparison (issue 5) and the catalog read-path numbers (issue 3) are in their own sections of this file, each with its command.\n")
+	for _, t := range tools {
+		b.WriteString(t.markdown())
+	}
+	b.WriteString("The method and the analysis of the gateway-vs-nginx comparison (issue 5), the catalog read path (issue 3) and the order pipeline at a steady rate (issue 4) are in their own sections above, with every earlier run.\n")
 	b.WriteString("\n" + benchEnd + "\n")
 	return b.String()
 }
