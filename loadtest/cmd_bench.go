@@ -189,6 +189,11 @@ func metricValue(m experiment.Metric, r experiment.Row) string {
 		return fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", r.P50, r.P99)
 	case experiment.P99:
 		return fmt.Sprintf("p99 %.2f ms", r.P99)
+	case experiment.DBQueries:
+		if r.Server == nil {
+			return "no /metrics reading"
+		}
+		return fmt.Sprintf("%.2f SQL statements and %.0f µs CPU per request, p50 %.2f ms", r.Server.DBQueriesPerRequest, r.Server.CPUPerRequestUS, r.P50)
 	case experiment.Stale:
 		return fmt.Sprintf("%.1f %% of %d reads stale, p50 %.2f ms", r.StalePct(), r.Reads, r.P50)
 	default:

@@ -27,6 +27,9 @@ const (
 	Errors   Metric = "errors"
 	// Stale is the share of reads that did not see the write before them.
 	Stale Metric = "stale reads"
+	// DBQueries is the SQL statements the loaded process sent per request
+	// (Row.Server).
+	DBQueries Metric = "SQL statements per request"
 )
 
 // Config is one configuration: Setup prepares the stack and says where to
@@ -45,7 +48,11 @@ type Experiment struct {
 	Question string
 	Load     string // a scenario file, as YAML
 	Metric   Metric
-	Configs  []Config
+	// ServerCost reads each configuration's target process's CPU and
+	// database queries per request from its /metrics (a catalog loaded
+	// directly, not the gateway).
+	ServerCost bool
+	Configs    []Config
 	// Prepare, when set, readies the stack once before the configurations
 	// and returns how to put it back; restore runs on failure too.
 	Prepare func(ctx context.Context, s *Stack) (restore func(), err error)
@@ -78,6 +85,8 @@ type Row struct {
 	Reads      int64            `json:"reads,omitempty"`
 	StaleReads int64            `json:"stale_reads,omitempty"`
 	ServedFrom map[string]int64 `json:"served_from,omitempty"`
+	// Server is the loaded process's own cost (Experiment.ServerCost).
+	Server *ServerCost `json:"server,omitempty"`
 }
 
 // StalePct is the share of stale reads in percent.
@@ -189,13 +198,27 @@ func (e *Experiment) runOne(ctx context.Context, s *Stack, c Config, opt Options
 	} else {
 		close(done)
 	}
+	var before costSample
+	if e.ServerCost {
+		if before, err = readCostSample(ctx, target); err != nil {
+			return Row{}, err
+		}
+	}
 	res, err := sc.Run(runCtx, scenario.Options{BaseURL: target, Progress: opt.Progress, Log: s.Log, CustomerPrefix: "exp-" + e.Name})
 	cancel()
 	<-done
 	if err != nil {
 		return Row{}, err
 	}
-	return rowOf(c.Name, res.Result), nil
+	row := rowOf(c.Name, res.Result)
+	if e.ServerCost {
+		after, err := readCostSample(ctx, target)
+		if err != nil {
+			return Row{}, err
+		}
+		row.Server = costBetween(before, after)
+	}
+	return row, nil
 }
 
 func rowOf(name string, r *engine.Result) Row {
@@ -247,6 +270,11 @@ func ratio(m Metric, rows []Row) string {
 		case Stale:
 			parts = append(parts, fmt.Sprintf("%s %.1f %% vs %s %.1f %%", r.Config, r.StalePct(), base.Config, base.StalePct()))
 			continue
+		case DBQueries:
+			if r.Server == nil || base.Server == nil {
+				continue
+			}
+			a, b = r.Server.DBQueriesPerRequest, base.Server.DBQueriesPerRequest
 		}
 		if b > 0 {
 			parts = append(parts, fmt.Sprintf("%s / %s = %.2f×", r.Config, base.Config, a/b))
@@ -270,6 +298,12 @@ func (o *Outcome) Text(w io.Writer) {
 	}
 	tw.Flush()
 	for _, r := range o.Rows {
+		if r.Server != nil {
+			fmt.Fprintf(w, "%s: the process spent %.0f µs of CPU and sent %.2f SQL statements per request (%.0f requests)\n",
+				r.Config, r.Server.CPUPerRequestUS, r.Server.DBQueriesPerRequest, r.Server.Requests)
+		}
+	}
+	for _, r := range o.Rows {
 		if r.Reads > 0 {
 			fmt.Fprintf(w, "%s: %d of %d reads stale (%.1f %%), served from %v\n", r.Config, r.StaleReads, r.Reads, r.StalePct(), r.ServedFrom)
 		}
@@ -285,12 +319,16 @@ func (o *Outcome) Text(w io.Writer) {
 // Chart is the side-by-side bar chart of the configurations.
 func (o *Outcome) Chart() string {
 	var bars []report.Bar
-	label := map[Metric]string{Capacity: "highest rate held (req/s)", P50: "p50 (ms)", P99: "p99 (ms)", Errors: "errors", Stale: "stale reads (%)"}[o.Metric]
+	label := map[Metric]string{Capacity: "highest rate held (req/s)", P50: "p50 (ms)", P99: "p99 (ms)", Errors: "errors", Stale: "stale reads (%)",
+		DBQueries: "SQL statements per request"}[o.Metric]
 	for _, r := range o.Rows {
 		if r.Skipped != "" {
 			continue
 		}
 		v := map[Metric]float64{Capacity: r.Capacity, P50: r.P50, P99: r.P99, Errors: float64(r.Errors), Stale: r.StalePct()}[o.Metric]
+		if o.Metric == DBQueries && r.Server != nil {
+			v = r.Server.DBQueriesPerRequest
+		}
 		bars = append(bars, report.Bar{Label: r.Config, Value: v})
 	}
 	return report.BarChart(o.Name+": "+label, label, bars)
