@@ -3,10 +3,6 @@ package experiment
 import (
 	"context"
 	"fmt"
-	"net/http"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // ServerCost is what one process spent on the load, from its own /metrics
@@ -30,19 +26,9 @@ const (
 type costSample struct{ cpu, queries, requests float64 }
 
 func readCostSample(ctx context.Context, base string) (costSample, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	families, err := scrape(ctx, base)
 	if err != nil {
 		return costSample{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return costSample{}, err
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return costSample{}, fmt.Errorf("%s/metrics: %w", base, err)
 	}
 	cpu := families[cpuMetric]
 	if cpu == nil {

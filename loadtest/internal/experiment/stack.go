@@ -25,6 +25,10 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
@@ -132,27 +136,43 @@ func CheckLimit(ctx context.Context, base string, want int) error {
 	return nil
 }
 
-// metricValue reads one unlabelled sample from base's /metrics.
+// metricValue reads one unlabelled gauge (or counter) from base's /metrics.
 func metricValue(ctx context.Context, base, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	families, err := scrape(ctx, base)
 	if err != nil {
 		return 0, err
+	}
+	f := families[name]
+	if f == nil || len(f.GetMetric()) == 0 {
+		return 0, fmt.Errorf("%s/metrics has no %s (a process older than the capacity limit?)", base, name)
+	}
+	m := f.GetMetric()[0]
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue(), nil
+	}
+	return m.GetCounter().GetValue(), nil
+}
+
+// scrape reads and parses base's /metrics.
+func scrape(ctx context.Context, base string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s/metrics answered %s", base, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("%s/metrics: %w", base, err)
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, " "); ok && k == name {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("%s/metrics has no %s (a process older than the capacity limit?)", base, name)
+	return families, nil
 }
 
 // Catalog is an extra catalog process with its own settings, outside the
