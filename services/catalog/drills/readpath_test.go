@@ -3,6 +3,7 @@ package drills
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,20 @@ func TestReadYourWritesWhileReplayIsPaused(t *testing.T) {
 		}
 	} else {
 		t.Errorf("an anonymous read right after the write came from %q, want the replica (lag bound 2s)", from)
+	}
+
+	// A product created while the replica lags is not "not found": the
+	// replica's absence is checked on the primary, because callers act on
+	// it (the orders API would reject an order for it). Both reads skip
+	// memcached, which the create filled.
+	fresh, _ := newProduct(t, base, 1)
+	one := call(t, "GET", base+"/api/products/"+itoa(fresh.ID), "", "Cache-Control", "no-cache")
+	if one.status != http.StatusOK || one.header.Get("X-Served-From") != "primary" {
+		t.Errorf("a product created while replay is paused: GET = %d from %q, want 200 from the primary", one.status, one.header.Get("X-Served-From"))
+	}
+	many := call(t, "GET", base+"/internal/products?ids="+itoa(p.ID)+","+itoa(fresh.ID), "", "Cache-Control", "no-cache")
+	if many.status != http.StatusOK || !strings.Contains(string(many.body), `"id":`+itoa(fresh.ID)+`,`) || !strings.Contains(string(many.body), `"id":`+itoa(p.ID)+`,`) {
+		t.Errorf("/internal/products with a product created while replay is paused = %d %s, want both products", many.status, many.body)
 	}
 
 	// Past the lag bound the replica leaves the read path: reads are fresh

@@ -242,10 +242,38 @@ func (s *Store) Get(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.
 	if err != nil {
 		return catalog.Product{}, src, err
 	}
+	if len(rows) == 0 && src == catalog.FromReplica {
+		if found, ok := s.onPrimary(ctx, []int64{id}); ok {
+			rows, src = found, catalog.FromPrimary
+		}
+	}
 	if len(rows) == 0 {
 		return catalog.Product{}, src, clientError(problem.ErrNotFound, "no product %d", id)
 	}
 	return rows[0].product(), src, nil
+}
+
+// onPrimary reads ids on the primary, for products the replica did not
+// have. A replica within its lag bound may not have replayed a product
+// created a moment ago, and "no such product" is an answer callers act on:
+// the orders API rejects the order, the cache keeps a tombstone for
+// NegativeTTL. So absence is the primary's word whenever it can give it;
+// ok is false when it cannot (down or failing), and the replica's answer
+// stands. It costs a primary query only for ids that do not exist, which
+// the cache's tombstones then absorb.
+func (s *Store) onPrimary(ctx context.Context, ids []int64) ([]productRow, bool) {
+	if !s.rp.health().primaryUp {
+		return nil, false
+	}
+	var rows []productRow
+	err := s.primary.WithContext(ctx).Raw(`SELECT `+columns+` FROM products WHERE id IN ?`, ids).Scan(&rows).Error
+	if err != nil {
+		if errors.Is(translate(err), problem.ErrUnavailable) && ctx.Err() == nil {
+			s.rp.markDown(catalog.FromPrimary)
+		}
+		return nil, false
+	}
+	return rows, true
 }
 
 // GetMany reads the products that exist among ids, in the order of ids.
@@ -264,7 +292,21 @@ func (s *Store) GetMany(ctx context.Context, ids []int64, o catalog.ReadOpts) ([
 	for _, r := range rows {
 		byID[r.ID] = r.product()
 	}
-	out := make([]catalog.Product, 0, len(rows))
+	var missing []int64
+	for _, id := range ids {
+		if _, ok := byID[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 && src == catalog.FromReplica {
+		if found, ok := s.onPrimary(ctx, missing); ok && len(found) > 0 {
+			for _, r := range found {
+				byID[r.ID] = r.product()
+			}
+			src = catalog.FromPrimary
+		}
+	}
+	out := make([]catalog.Product, 0, len(byID))
 	for _, id := range ids {
 		if p, ok := byID[id]; ok {
 			out = append(out, p)

@@ -331,11 +331,12 @@ func (a *API) delete(c *gin.Context) {
 
 func (a *API) getMany(c *gin.Context) {
 	ids, err := catalog.ParseIDs(c.Query("ids"))
-	if err != nil {
+	o, optsErr := readOpts(c)
+	if err = errors.Join(err, optsErr); err != nil {
 		a.fail(c, err)
 		return
 	}
-	items, src, err := a.store.GetMany(c.Request.Context(), ids, catalog.ReadOpts{})
+	items, src, err := a.store.GetMany(c.Request.Context(), ids, o)
 	if err != nil {
 		a.fail(c, err)
 		return
