@@ -258,13 +258,15 @@ func (s *Store) Get(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.
 // created a moment ago, and "no such product" is an answer callers act on:
 // the orders API rejects the order, the cache keeps a tombstone for
 // NegativeTTL. So absence is the primary's word whenever it can give it;
-// ok is false when it cannot (down or failing), and the replica's answer
-// stands. It costs a primary query only for ids that do not exist, which
-// the cache's tombstones then absorb.
+// ok is false when it cannot (down, hung past a probe's deadline, or
+// failing), and the replica's answer stands. It costs a primary query only
+// for ids that do not exist, which the cache's tombstones then absorb.
 func (s *Store) onPrimary(ctx context.Context, ids []int64) ([]productRow, bool) {
 	if !s.rp.health().primaryUp {
 		return nil, false
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.rp.cfg.Timeout)
+	defer cancel()
 	var rows []productRow
 	err := s.primary.WithContext(ctx).Raw(`SELECT `+columns+` FROM products WHERE id IN ?`, ids).Scan(&rows).Error
 	if err != nil {
