@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
@@ -91,6 +93,34 @@ func TestBothMemcachedNodesDownReadsAndWritesSucceed(t *testing.T) {
 func TestAHundredConcurrentGetsOfAColdKeyMakeOneQuery(t *testing.T) {
 	stack := stacktest.Require(t)
 	base := stack.Endpoints.CatalogURLs[0]
+	sel, err := catalogcache.NewRendezvous(stack.Endpoints.MemcachedServers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A memcached call that fails under a loaded machine's timeouts leaves
+	// the key cold for the requests after the flight, and each of them then
+	// reads Postgres, as the design wants (the cache is never required). So
+	// a stampede during which the catalog counted a memcached error is run
+	// again on a new key; one without errors must make exactly one query.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		errorsBefore := cacheErrors(t, base)
+		queries := coldKeyStampede(t, sel, base)
+		cacheFailed := cacheErrors(t, base) - errorsBefore
+		if queries == 1 {
+			return
+		}
+		if cacheFailed == 0 || attempt == attempts {
+			t.Fatalf("100 concurrent gets of a cold key made %d database queries, want 1 (memcached errors meanwhile: %v; attempt %d)",
+				queries, cacheFailed, attempt)
+		}
+		t.Logf("attempt %d: %d queries while memcached failed %v times; again on a new key", attempt, queries, cacheFailed)
+	}
+}
+
+// coldKeyStampede creates a product, makes its key cold, sends 100
+// concurrent gets of it and returns the database queries they made.
+func coldKeyStampede(t *testing.T, sel *catalogcache.Rendezvous, base string) int {
 	p, _ := newProduct(t, base, 5)
 	// The create stored the product in the cache; wait until the replica
 	// has it (a cold read must find it there in one query; one that lags
@@ -103,10 +133,6 @@ func TestAHundredConcurrentGetsOfAColdKeyMakeOneQuery(t *testing.T) {
 		}
 		return nil
 	})
-	sel, err := catalogcache.NewRendezvous(stack.Endpoints.MemcachedServers...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Already absent is as cold as it gets: under load the write-through
 	// after the create may have timed out (counted, never surfaced).
 	if err := memcache.NewFromSelector(sel).Delete(catalogcache.ProductKey(p.ID)); err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
@@ -145,7 +171,30 @@ func TestAHundredConcurrentGetsOfAColdKeyMakeOneQuery(t *testing.T) {
 	if len(bad) > 0 {
 		t.Fatalf("failed requests: %v", bad)
 	}
-	if queries != 1 {
-		t.Errorf("100 concurrent gets of a cold key made %d database queries, want 1", queries)
+	return queries
+}
+
+// cacheErrors is the number of memcached calls the catalog at base has
+// counted as failed, every operation together.
+func cacheErrors(t *testing.T, base string) float64 {
+	t.Helper()
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("%s/metrics: %v", base, err)
+	}
+	var n float64
+	for _, m := range families["catalog_cache_operations_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "result" && l.GetValue() == "error" {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
