@@ -45,7 +45,11 @@ type Options struct {
 	EjectMax   time.Duration // default 30s
 
 	// DecayTime is the EWMA's time constant: how fast an old latency
-	// sample fades. Default 10s.
+	// sample fades. Default 2s, not the 10s of Finagle and Linkerd: with
+	// two members P2C always compares the same pair, so a member whose
+	// estimate a hiccup raised gets no samples and recovers only by this
+	// decay; on a shared machine hiccups are frequent, and at 10s a clone
+	// sat idle for half a minute after one.
 	DecayTime time.Duration
 
 	now  func() time.Time // tests
@@ -73,7 +77,7 @@ func (o Options) withDefaults() Options {
 	def(&o.HealthTimeout, time.Second)
 	def(&o.EjectBase, time.Second)
 	def(&o.EjectMax, 30*time.Second)
-	def(&o.DecayTime, 10*time.Second)
+	def(&o.DecayTime, 2*time.Second)
 	defInt(&o.UnhealthyAfter, 2)
 	defInt(&o.HealthyAfter, 2)
 	defInt(&o.EjectAfter, 5)

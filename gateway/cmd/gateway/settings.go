@@ -57,7 +57,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 			EjectAfter:     env.Int("GATEWAY_EJECT_AFTER", 5),
 			EjectBase:      env.Duration("GATEWAY_EJECT_BASE", time.Second),
 			EjectMax:       env.Duration("GATEWAY_EJECT_MAX", 30*time.Second),
-			DecayTime:      env.Duration("GATEWAY_EWMA_DECAY", 10*time.Second),
+			DecayTime:      env.Duration("GATEWAY_EWMA_DECAY", 2*time.Second),
 		},
 		dnsInterval:     env.Duration("GATEWAY_DNS_INTERVAL", 5*time.Second),
 		tryTimeout:      env.Duration("GATEWAY_TRY_TIMEOUT", 5*time.Second),
