@@ -34,10 +34,15 @@ func TestOneMemcachedNodeDownLosesOnlyItsShare(t *testing.T) {
 	ids := make([]int64, 40)
 	for i := range ids {
 		ids[i] = int64(9000 + i)
-		call(t, "GET", base+"/api/products/"+itoa(ids[i]), "")
-		if r := call(t, "GET", base+"/api/products/"+itoa(ids[i]), ""); r.header.Get("X-Served-From") != "cache" {
-			t.Fatalf("product %d not cached after a read: %s", ids[i], r.header.Get("X-Served-From"))
-		}
+		// A read fills the key. A fill can fail on a loaded machine or
+		// right after an earlier drill restarted the node (counted, never
+		// surfaced), so it may take another read.
+		stacktest.Eventually(t, 5*time.Second, "product "+itoa(ids[i])+" cached", func() error {
+			if r := call(t, "GET", base+"/api/products/"+itoa(ids[i]), ""); r.header.Get("X-Served-From") != "cache" {
+				return errStatus(r)
+			}
+			return nil
+		})
 	}
 	stack.Restart(t, topology.Memcached1)
 	stack.Stop(t, topology.Memcached1)
