@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
@@ -183,16 +181,7 @@ func coldKeyStampede(t *testing.T, sel *catalogcache.Rendezvous, base string) in
 // counted as failed, every operation together.
 func cacheErrors(t *testing.T, base string) float64 {
 	t.Helper()
-	resp, err := client.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("%s/metrics: %v", base, err)
-	}
+	families := scrape(t, base)
 	var n float64
 	for _, m := range families["catalog_cache_operations_total"].GetMetric() {
 		for _, l := range m.GetLabel() {

@@ -5,19 +5,20 @@
 package drills
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
@@ -135,20 +136,31 @@ func waitReplicaInReadPath(t *testing.T, stack *stacktest.Stack, base string) {
 // metric reads one unlabelled gauge from a clone's /metrics.
 func metric(t *testing.T, base, name string) float64 {
 	t.Helper()
+	f := scrape(t, base)[name]
+	if f == nil || len(f.GetMetric()) == 0 {
+		t.Fatalf("%s/metrics has no %s", base, name)
+	}
+	m := f.GetMetric()[0]
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue()
+	}
+	return m.GetCounter().GetValue()
+}
+
+// scrape reads and parses base's /metrics.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
 	resp, err := client.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("%s/metrics: %v", base, err)
 	}
-	t.Fatalf("%s/metrics has no %s", base, name)
-	return 0
+	return families
 }
 
 func stockOnPrimary(t *testing.T, conn *pgx.Conn, id int64) int64 {

@@ -136,6 +136,9 @@ func products(rows []productRow) []catalog.Product {
 
 const columns = `id, sku, name, description, category, price_cents, currency, stock, attributes, version, updated_at`
 
+// selectByIDs reads the products among a list of ids.
+const selectByIDs = `SELECT ` + columns + ` FROM products WHERE id IN ?`
+
 // read runs q on the server the read path picks; if that server turns out
 // to be unreachable it is marked down and the other one answers instead.
 func (s *Store) read(ctx context.Context, o catalog.ReadOpts, q func(db *gorm.DB) error) (catalog.Source, error) {
@@ -268,7 +271,7 @@ func (s *Store) onPrimary(ctx context.Context, ids []int64) ([]productRow, bool)
 	ctx, cancel := context.WithTimeout(ctx, s.rp.cfg.Timeout)
 	defer cancel()
 	var rows []productRow
-	err := s.primary.WithContext(ctx).Raw(`SELECT `+columns+` FROM products WHERE id IN ?`, ids).Scan(&rows).Error
+	err := s.primary.WithContext(ctx).Raw(selectByIDs, ids).Scan(&rows).Error
 	if err != nil {
 		if errors.Is(translate(err), problem.ErrUnavailable) && ctx.Err() == nil {
 			s.rp.markDown(catalog.FromPrimary)
@@ -285,7 +288,7 @@ func (s *Store) GetMany(ctx context.Context, ids []int64, o catalog.ReadOpts) ([
 	}
 	var rows []productRow
 	src, err := s.read(ctx, o, func(db *gorm.DB) error {
-		return db.Raw(`SELECT `+columns+` FROM products WHERE id IN ?`, ids).Scan(&rows).Error
+		return db.Raw(selectByIDs, ids).Scan(&rows).Error
 	})
 	if err != nil {
 		return nil, src, err
