@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/scaleshop/scaleshop/docs"
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/proxy"
 	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
@@ -56,10 +57,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	transport := proxy.NewTransport()
 	limiter := ratelimit.New(cfg.rateLimit, cfg.rateBurst)
 	public := proxy.New(proxy.Config{
-		Routes: []proxy.Route{
-			{Prefix: "/api/products", Pool: catalog, Access: proxy.CatalogAccess},
-			{Prefix: "/api/orders", Pool: orders, Access: proxy.OrdersAccess},
-		},
+		Routes:          apiRoutes(catalog, orders),
 		Transport:       otelhttp.NewTransport(transport, otelhttp.WithTracerProvider(otel.GetTracerProvider())),
 		Verifier:        auth.NewVerifier([]byte(cfg.signingKey)),
 		Limiter:         limiter,
@@ -71,6 +69,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxBody:         cfg.maxBody,
 		DevTokens:       cfg.devMode,
 		DevTokenTTL:     cfg.devTokenTTL,
+		OpenAPI:         docs.OpenAPI(),
 		Log:             log,
 		AccessLogSample: cfg.accessLogSample,
 		Registry:        tel.Registry,

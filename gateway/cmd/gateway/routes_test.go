@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/scaleshop/scaleshop/docs"
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/proxy"
 	"github.com/scaleshop/scaleshop/infra/balancer"
@@ -44,9 +45,26 @@ func (b *recordingBackend) seen() []string {
 	return append([]string(nil), b.paths...)
 }
 
-func testPorts(t *testing.T) (public, adminPort http.Handler, backend *recordingBackend) {
+const testSigningKey = "routes-test-key-routes-test-key-0123"
+
+func adminToken(t *testing.T) string {
 	t.Helper()
-	backend = newRecordingBackend(t)
+	tok, err := auth.NewVerifier([]byte(testSigningKey)).Issue(auth.Identity{Subject: "root", Role: auth.Admin}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+type ports struct {
+	public, admin http.Handler
+	api           *proxy.Handler
+	backend       *recordingBackend
+}
+
+func testPorts(t *testing.T) ports {
+	t.Helper()
+	backend := newRecordingBackend(t)
 	catalog, err := balancer.NewPool("catalog", []string{backend.URL}, balancer.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -59,22 +77,23 @@ func testPorts(t *testing.T) (public, adminPort http.Handler, backend *recording
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(balancer.NewCollector("gateway", pools...))
 	api := proxy.New(proxy.Config{
-		Routes: []proxy.Route{
-			{Prefix: "/api/products", Pool: catalog, Access: proxy.CatalogAccess},
-			{Prefix: "/api/orders", Pool: orders, Access: proxy.OrdersAccess},
-		},
+		Routes:         apiRoutes(catalog, orders),
 		Transport:      http.DefaultTransport.(*http.Transport).Clone(),
-		Verifier:       auth.NewVerifier([]byte("routes-test-key-routes-test-key-0123")),
+		Verifier:       auth.NewVerifier([]byte(testSigningKey)),
 		TryTimeout:     10 * time.Second,
 		RequestTimeout: 10 * time.Second,
 		MaxAttempts:    1,
 		MaxBody:        1 << 20,
 		DevTokens:      true,
 		DevTokenTTL:    time.Hour,
+		OpenAPI:        docs.OpenAPI(),
 		Log:            slog.New(slog.DiscardHandler),
 		Registry:       reg,
 	})
-	return publicRoutes(pools, api), adminRoutes(pools, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})), backend
+	return ports{
+		public: publicRoutes(pools, api), admin: adminRoutes(pools, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+		api: api, backend: backend,
+	}
 }
 
 // get follows the mux's redirects to cleaned paths, as a client would.
@@ -101,7 +120,8 @@ func get(h http.Handler, target string) *httptest.ResponseRecorder {
 // they, the admin API and the services' /internal routes are all 404,
 // however the path is spelled, and no such request reaches a backend.
 func TestPublicPortServesNothingInternal(t *testing.T) {
-	public, _, backend := testPorts(t)
+	p := testPorts(t)
+	public, backend := p.public, p.backend
 	for _, path := range []string{
 		"/metrics", "/metrics/", "/debug/pprof/", "/debug/pprof/profile?seconds=1", "/debug/pprof/cmdline",
 		"/admin/backends", "/internal/products?ids=1", "/internal/reservations",
@@ -135,7 +155,8 @@ func TestPublicPortServesNothingInternal(t *testing.T) {
 }
 
 func TestAdminPortServesMetricsAndProfiles(t *testing.T) {
-	_, adminPort, backend := testPorts(t)
+	p := testPorts(t)
+	adminPort, backend := p.admin, p.backend
 	w := get(adminPort, "/metrics")
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), backend.Listener.Addr().String()) {
 		t.Errorf("admin /metrics: %d, want 200 with the members: %.300s", w.Code, w.Body)
