@@ -101,7 +101,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		otelhttp.WithTracerProvider(otel.GetTracerProvider())))
 
 	adminMux := http.NewServeMux()
-	admin.Routes(adminMux, pools, proxy.WriteProblem)
+	admin.Routes(adminMux, pools, proxy.WriteError)
 	adminMux.Handle("GET /metrics", metrics)
 	// Profiles are for the operator on loopback: where the gateway's CPU goes.
 	adminMux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -35,7 +35,7 @@ func newBackend(t *testing.T) *backend {
 		b.hits.Add(1)
 		body, _ := io.ReadAll(r.Body)
 		if s := int(b.status.Load()); s != http.StatusOK {
-			problem.Write(w, problem.New(s, "backend says so"))
+			problem.Write(w, problem.Details{Type: "about:blank", Title: http.StatusText(s), Status: s, Detail: "backend says so"})
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
