@@ -41,7 +41,9 @@ func NewEngine(tel *telemetry.Telemetry, opts ...Option) *gin.Engine {
 	r := gin.New()
 	r.ContextWithFallback = true // c.Request.Context() carries the span for handlers
 	r.HandleMethodNotAllowed = true
-	r.NoRoute(func(c *gin.Context) { WriteProblem(c, problem.From(problem.Errorf(problem.ErrNotFound, "no such route"))) })
+	r.NoRoute(func(c *gin.Context) {
+		WriteProblem(c, problem.From(problem.Errorf(problem.ErrNotFound, "no such route")))
+	})
 	r.NoMethod(func(c *gin.Context) {
 		WriteProblem(c, problem.From(problem.Errorf(problem.ErrMethodNotAllowed, "method not allowed on this route")))
 	})

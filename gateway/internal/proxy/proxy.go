@@ -26,6 +26,7 @@ import (
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 )
@@ -109,8 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Trace-Id", id)
 	}
 	// Identity comes from the token alone, never from the client.
-	r.Header.Del(auth.HeaderUserID)
-	r.Header.Del(auth.HeaderUserRole)
+	identity.Strip(r.Header)
 
 	sw := &statusWriter{ResponseWriter: w}
 	x := h.serve(sw, r)
@@ -164,8 +164,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		return nil
 	}
 	if id != nil {
-		r.Header.Set(auth.HeaderUserID, id.Subject)
-		r.Header.Set(auth.HeaderUserRole, string(id.Role))
+		identity.Set(r.Header, *id)
 	}
 
 	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now()}
@@ -187,7 +186,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 // authenticate returns the caller's identity (nil when anonymous), or 401
 // when a token is present but bad: a client that sends a token means to be
 // someone, and must learn that its token is expired or forged.
-func (h *Handler) authenticate(r *http.Request) (*auth.Identity, int) {
+func (h *Handler) authenticate(r *http.Request) (*identity.Caller, int) {
 	tok, present, err := auth.BearerToken(r)
 	if !present {
 		return nil, 0
@@ -202,9 +201,9 @@ func (h *Handler) authenticate(r *http.Request) (*auth.Identity, int) {
 	return &id, 0
 }
 
-func rateKey(r *http.Request, id *auth.Identity) string {
+func rateKey(r *http.Request, id *identity.Caller) string {
 	if id != nil {
-		return "user:" + id.Subject
+		return "user:" + id.ID
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
