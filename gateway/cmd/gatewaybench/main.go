@@ -27,6 +27,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
@@ -384,22 +386,22 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// procCPU sums user+system CPU of pids from /proc (clock ticks of 10 ms).
+// procCPU sums the user+system CPU of pids, from /proc.
 func procCPU(pids func() []int) time.Duration {
 	if pids == nil {
 		return 0
 	}
 	var total time.Duration
 	for _, pid := range pids() {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		p, err := procfs.NewProc(pid)
 		if err != nil {
 			continue
 		}
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		utime, _ := strconv.Atoi(fields[11])
-		stime, _ := strconv.Atoi(fields[12])
-		total += time.Duration(utime+stime) * 10 * time.Millisecond
+		stat, err := p.Stat()
+		if err != nil {
+			continue // the process ended meanwhile
+		}
+		total += time.Duration(stat.CPUTime() * float64(time.Second))
 	}
 	return total
 }

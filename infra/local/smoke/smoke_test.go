@@ -16,9 +16,8 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
@@ -104,15 +103,9 @@ func TestEveryServiceIsHealthyAndExportsMetrics(t *testing.T) {
 				t.Errorf("GET %s%s = %s", base, path, resp.Status)
 			}
 		}
-		resp, err := http.Get(base + "/metrics")
+		families, err := scrape.Get(context.Background(), http.DefaultClient, base)
 		if err != nil {
-			t.Fatal(err)
-		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Errorf("%s/metrics does not parse as Prometheus text: %v", base, err)
+			t.Errorf("%s/metrics: %v", base, err)
 			continue
 		}
 		if _, ok := families["go_goroutines"]; !ok {
