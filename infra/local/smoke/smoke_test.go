@@ -1,5 +1,5 @@
 // Package smoke checks that the native stack stackctl starts is the real
-// thing, wired as DESIGN.md says: a streaming replica, two memcached nodes,
+// thing, wired as docs/architecture.md says: a streaming replica, two memcached nodes,
 // every service healthy, and a request followed through the gateway to a
 // catalog clone and into Jaeger.
 package smoke

@@ -1,5 +1,5 @@
 // Package drills breaks the real stack on purpose and checks that the
-// catalog degrades as DESIGN.md promises: replica paused or stopped, primary
+// catalog degrades as docs/catalog.md promises: replica paused or stopped, primary
 // stopped, memcached nodes stopped, a stampede on a cold key, racing
 // reservations. Each test leaves the stack running and healthy.
 package drills
