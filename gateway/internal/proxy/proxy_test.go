@@ -17,6 +17,7 @@ import (
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/problem"
 )
 
@@ -36,13 +37,13 @@ func newBackend(t *testing.T) *backend {
 		b.hits.Add(1)
 		body, _ := io.ReadAll(r.Body)
 		if s := int(b.status.Load()); s != http.StatusOK {
-			problem.Write(w, problem.New(s, "backend says so"))
+			problem.Write(w, problem.Details{Type: "about:blank", Title: http.StatusText(s), Status: s, Detail: "backend says so"})
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Request-Id", "backend-must-not-leak")
 		_ = json.NewEncoder(w).Encode(map[string]string{
-			"path": r.URL.RequestURI(), "user": r.Header.Get(auth.HeaderUserID), "role": r.Header.Get(auth.HeaderUserRole),
+			"path": r.URL.RequestURI(), "user": r.Header.Get(identity.HeaderID), "role": r.Header.Get(identity.HeaderRole),
 			"request_id": r.Header.Get("X-Request-Id"), "body": string(body), "host": r.Host,
 		})
 	}))
@@ -92,8 +93,8 @@ func newGateway(t *testing.T, catalogURLs, ordersURLs []string, tweak func(*Conf
 	return &gateway{h: New(cfg), catalog: catalog, orders: orders, verifier: v}
 }
 
-func (g *gateway) token(t *testing.T, sub string, role auth.Role) string {
-	tok, err := g.verifier.Issue(auth.Identity{Subject: sub, Role: role}, time.Hour)
+func (g *gateway) token(t *testing.T, sub string, role identity.Role) string {
+	tok, err := g.verifier.Issue(identity.Caller{ID: sub, Role: role}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +126,8 @@ func echoed(t *testing.T, w *httptest.ResponseRecorder) map[string]string {
 func TestRoutingAndAccess(t *testing.T) {
 	cat, ord := newBackend(t), newBackend(t)
 	g := newGateway(t, []string{cat.URL}, []string{ord.URL}, nil)
-	customer, admin := g.token(t, "alice", auth.Customer), g.token(t, "root", auth.Admin)
-	expired, err := g.verifier.Issue(auth.Identity{Subject: "alice", Role: auth.Customer}, -time.Minute)
+	customer, admin := g.token(t, "alice", identity.Customer), g.token(t, "root", identity.Admin)
+	expired, err := g.verifier.Issue(identity.Caller{ID: "alice", Role: identity.Customer}, -time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestIdentityHeadersComeOnlyFromTheToken(t *testing.T) {
 	if anon["user"] != "" || anon["role"] != "" {
 		t.Errorf("anonymous request reached the catalog as %q/%q", anon["user"], anon["role"])
 	}
-	got := echoed(t, g.do("GET", "/api/orders", g.token(t, "alice", auth.Customer), nil, spoof...))
+	got := echoed(t, g.do("GET", "/api/orders", g.token(t, "alice", identity.Customer), nil, spoof...))
 	if got["user"] != "alice" || got["role"] != "customer" {
 		t.Errorf("downstream identity %q/%q, want alice/customer", got["user"], got["role"])
 	}
@@ -210,7 +211,7 @@ func TestDevToken(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != 200 {
 		t.Fatalf("dev token: %d %s", w.Code, w.Body)
 	}
-	if id, err := g.verifier.Verify(out.Token); err != nil || id.Subject != "alice" || id.Role != auth.Customer {
+	if id, err := g.verifier.Verify(out.Token); err != nil || id.ID != "alice" || id.Role != identity.Customer {
 		t.Fatalf("issued token verifies as %+v, %v", id, err)
 	}
 	if w := g.do("POST", DevTokenPath, "", strings.NewReader(`{"customer_id":"alice","role":"root"}`)); w.Code != 400 {
@@ -242,7 +243,7 @@ func TestRequestIDAndHeaders(t *testing.T) {
 func TestBodyLimit(t *testing.T) {
 	cat, ord := newBackend(t), newBackend(t)
 	g := newGateway(t, []string{cat.URL}, []string{ord.URL}, nil)
-	admin := g.token(t, "root", auth.Admin)
+	admin := g.token(t, "root", identity.Admin)
 	big := strings.Repeat("x", 1<<20+1)
 	if w := g.do("POST", "/api/products", admin, strings.NewReader(big)); w.Code != 413 {
 		t.Errorf("1 MiB + 1 with Content-Length: %d, want 413", w.Code)
@@ -267,7 +268,7 @@ func TestBodyLimit(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	cat, ord := newBackend(t), newBackend(t)
 	g := newGateway(t, []string{cat.URL}, []string{ord.URL}, func(c *Config) { c.Limiter = ratelimit.New(1, 2) })
-	alice, bob := g.token(t, "alice", auth.Customer), g.token(t, "bob", auth.Customer)
+	alice, bob := g.token(t, "alice", identity.Customer), g.token(t, "bob", identity.Customer)
 	for i, want := range []int{200, 200, 429} {
 		w := g.do("GET", "/api/orders", alice, nil)
 		if w.Code != want {
@@ -345,7 +346,7 @@ func TestRetries(t *testing.T) {
 				badURL = bad.URL
 			}
 			g := newGateway(t, []string{badURL, good.URL}, []string{badURL, good.URL}, nil)
-			admin := g.token(t, "root", auth.Admin)
+			admin := g.token(t, "root", identity.Admin)
 			w := g.do(tc.method, "/api/orders", admin, strings.NewReader(`{"items":[]}`), tc.headers...)
 			if w.Code != tc.wantCode {
 				t.Fatalf("%d, want %d: %s", w.Code, tc.wantCode, w.Body)
@@ -405,7 +406,7 @@ func TestPerTryTimeoutRetriesASlowMemberForIdempotentRequests(t *testing.T) {
 			t.Fatalf("GET with a slow member: %d %s", w.Code, w.Body)
 		}
 	}
-	w := g.do("POST", "/api/orders", g.token(t, "alice", auth.Customer), strings.NewReader("{}"))
+	w := g.do("POST", "/api/orders", g.token(t, "alice", identity.Customer), strings.NewReader("{}"))
 	if w.Code != 504 {
 		t.Fatalf("a POST that timed out: %d, want 504", w.Code)
 	}
