@@ -191,3 +191,44 @@ func TestDrillRelayLeaderKilled(t *testing.T) {
 	e.stack.Start(t, name)
 	e.assertExactlyOnce(e.waitFinal(2 * time.Minute))
 }
+
+// TestDrillCatalogPrimaryDownFor30s: the catalog primary stops for 30 s
+// while orders keep arriving. They are still accepted (pricing reads the
+// replica), and the workers, whose stock reservations fail meanwhile, park
+// them on their lanes instead of dead-lettering them. Once the primary is
+// back every order finishes by itself within 60 s, once, with exact stock.
+func TestDrillCatalogPrimaryDownFor30s(t *testing.T) {
+	e := newDrill(t, 3, 300, topology.PGCatalogPrimary)
+	urls, workers := e.stack.Endpoints.OrdersURLs, e.stack.Endpoints.WorkerURLs
+	// A few orders first, all the way: the products are priced from the
+	// replica and cached before the primary goes.
+	e.load(func() []string { return urls }, 10, 2, nil)
+	e.waitFinal(time.Minute)
+	deadBefore := metric(t, workers, "orders_worker_messages_total", map[string]string{"outcome": "dead_lettered"})
+
+	e.stack.Stop(t, topology.PGCatalogPrimary)
+	stopped := time.Now()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	n := 0
+	for time.Since(stopped) < 30*time.Second {
+		<-tick.C
+		if _, _, ok := e.place(urls, e.customerOf(n), e.randomLines()); !ok {
+			t.Errorf("order %d during the outage was not accepted", n)
+		}
+		n++
+	}
+	parked := metric(t, workers, "orders_worker_parked_messages", nil)
+	if parked < 1 {
+		t.Errorf("orders_worker_parked_messages = %v with the catalog primary down for 30 s, want the waiting orders counted", parked)
+	}
+	t.Logf("catalog primary down %s: %d orders accepted, %v parked, %d pending", time.Since(stopped).Round(time.Second), n, parked, e.pending())
+	e.stack.Start(t, topology.PGCatalogPrimary)
+	back := time.Now()
+	finals := e.waitFinal(60 * time.Second)
+	t.Logf("all %d orders final %s after the primary was back, no command run", len(finals), time.Since(back).Round(time.Second))
+	if dead := metric(t, workers, "orders_worker_messages_total", map[string]string{"outcome": "dead_lettered"}); dead != deadBefore {
+		t.Errorf("%v orders dead-lettered during a 30 s catalog outage, want none", dead-deadBefore)
+	}
+	e.assertExactlyOnce(finals)
+}
