@@ -126,6 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve answers r; it returns the exchange when r was proxied.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	if r.URL.Path == DevTokenPath && h.devToken != nil {
+		trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", DevTokenPath))
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeProblem(w, r, problem.New(http.StatusMethodNotAllowed, "POST a JSON body"))
@@ -139,6 +140,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		writeProblem(w, r, problem.New(http.StatusNotFound, "no such route"))
 		return nil
 	}
+	// The public mux routes everything through one "/" pattern, which is
+	// what otelhttp would report; the span names the route taken.
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", Template(r.URL.Path)))
 	id, status := h.authenticate(r)
 	if status == 0 {
 		status = route.Access(r, id)
@@ -167,8 +171,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		r.Header.Set(auth.HeaderUserRole, string(id.Role))
 	}
 
-	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now()}
-	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), exchangeKey{}, x), h.cfg.RequestTimeout)
+	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now(), longPoll: longPollWait(r)}
+	// A long poll's answer is due at the end of its wait: the deadline
+	// covers the wait on top of the usual allowance.
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), exchangeKey{}, x), h.cfg.RequestTimeout+x.longPoll)
 	defer cancel()
 	h.proxy.ServeHTTP(w, r.WithContext(ctx))
 
@@ -181,6 +187,28 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	}
 	trace.SpanFromContext(r.Context()).SetAttributes(attrs...)
 	return x
+}
+
+// MaxLongPoll is the longest ?wait= the gateway gives more time for; the
+// orders service caps its waits at the same 10 s (docs/orders.md).
+const MaxLongPoll = 10 * time.Second
+
+// longPollWait is how long a GET with ?wait= may be held by the member
+// before it answers (0: not a long poll). A malformed wait is no long poll:
+// the service answers it with a 400 at once.
+func longPollWait(r *http.Request) time.Duration {
+	if r.Method != http.MethodGet {
+		return 0
+	}
+	raw := r.URL.Query().Get("wait")
+	if raw == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return min(d, MaxLongPoll)
 }
 
 // authenticate returns the caller's identity (nil when anonymous), or 401
