@@ -183,7 +183,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		attribute.Int("scaleshop.retries", x.retries),
 	}
 	if x.member != nil {
-		attrs = append(attrs, attribute.String("scaleshop.member", x.member.URL.Host))
+		attrs = append(attrs, attribute.String("scaleshop.member", x.member.Label()))
+		if name := x.member.Name(); name != "" {
+			attrs = append(attrs, attribute.String("scaleshop.member.name", name))
+		}
 	}
 	trace.SpanFromContext(r.Context()).SetAttributes(attrs...)
 	return x
@@ -299,7 +302,7 @@ func (h *Handler) accessLog(r *http.Request, status int, start time.Time, reqID 
 		slog.String("request_id", reqID),
 	}
 	if x != nil && x.member != nil {
-		attrs = append(attrs, slog.String("member", x.member.URL.Host), slog.Int("retries", x.retries))
+		attrs = append(attrs, slog.String("member", x.member.Label()), slog.String("member_name", x.member.Name()), slog.Int("retries", x.retries))
 	}
 	level := slog.LevelInfo
 	if status >= 500 {

@@ -533,3 +533,47 @@ func TestServerSpanCarriesTheRouteTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestOneMemberLabelEverywhere: a clone is named the same way (host:port)
+// in the tries metric, in /admin/backends and in the member metrics, so
+// they join; its own name (X-Served-By) is shown beside the address.
+func TestOneMemberLabelEverywhere(t *testing.T) {
+	clone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Served-By", "catalog-9")
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(clone.Close)
+	reg := prometheus.NewRegistry()
+	g := newGateway(t, []string{clone.URL}, []string{clone.URL}, func(c *Config) { c.Registry = reg })
+	if w := g.do("GET", "/api/products/1", "", nil); w.Code != 200 {
+		t.Fatalf("GET: %d", w.Code)
+	}
+	host := strings.TrimPrefix(clone.URL, "http://")
+	st := g.catalog.Status().Members[0]
+	if st.Member != host || st.Name != "catalog-9" {
+		t.Fatalf("/admin/backends member %q name %q, want %q and catalog-9", st.Member, st.Name, host)
+	}
+	reg.MustRegister(balancer.NewCollector("gateway", g.catalog))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "member" {
+					seen[f.GetName()] = true
+					if l.GetValue() != host {
+						t.Errorf("%s{member=%q}, want member=%q", f.GetName(), l.GetValue(), host)
+					}
+				}
+			}
+		}
+	}
+	for _, name := range []string{"gateway_upstream_tries_total", "gateway_member_requests_total"} {
+		if !seen[name] {
+			t.Errorf("%s has no member label", name)
+		}
+	}
+}

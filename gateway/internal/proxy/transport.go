@@ -85,8 +85,8 @@ func (t *balancingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		x.member = m
 		sent := time.Now()
 		resp, res := t.try(req, m, attempt, x.longPoll)
-		t.metrics.tryDuration.WithLabelValues(pool.Name, m.URL.Host).Observe(time.Since(sent).Seconds())
-		t.metrics.tries.WithLabelValues(pool.Name, m.URL.Host, res.label).Inc()
+		t.metrics.tryDuration.WithLabelValues(pool.Name, m.Label()).Observe(time.Since(sent).Seconds())
+		t.metrics.tries.WithLabelValues(pool.Name, m.Label(), res.label).Inc()
 		if res.retry == noRetry || !mayRetry(req, res.retry) || req.Context().Err() != nil || attempt >= t.maxAttempts ||
 			(x.longPoll > 0 && res.retry != alwaysRetry) {
 			return resp, res.err
@@ -101,7 +101,7 @@ func (t *balancingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		x.retries++
 		t.metrics.retries.WithLabelValues(pool.Name, res.label).Inc()
 		trace.SpanFromContext(req.Context()).AddEvent("retry", trace.WithAttributes(
-			attribute.String("scaleshop.member", m.URL.Host), attribute.String("reason", res.label)))
+			attribute.String("scaleshop.member", m.Label()), attribute.String("reason", res.label)))
 	}
 }
 
@@ -156,6 +156,7 @@ func (t *balancingTransport) try(req *http.Request, m *balancer.Member, attempt 
 		lease.Done(healthOutcome(outcome, longPoll))
 		return nil, res
 	}
+	m.LearnName(resp.Header.Get(balancer.HeaderServedBy))
 	res := tryResult{label: "ok"}
 	outcome := balancer.Success
 	switch {
