@@ -275,7 +275,7 @@ func TestRateLimit(t *testing.T) {
 		if w.Code != want {
 			t.Fatalf("alice request %d: %d, want %d", i+1, w.Code, want)
 		}
-		if w.Header().Get("RateLimit-Limit") != "2" || w.Header().Get("RateLimit-Remaining") == "" {
+		if w.Header().Get("RateLimit-Limit") != "1" || w.Header().Get("RateLimit-Policy") != "1;w=1;burst=2" || w.Header().Get("RateLimit-Remaining") == "" {
 			t.Errorf("request %d: RateLimit headers %v", i+1, w.Header())
 		}
 		if want == 429 && (w.Header().Get("Retry-After") != "1" || w.Header().Get("Content-Type") != problem.ContentType) {
