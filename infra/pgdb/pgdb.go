@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/attribute"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -64,7 +65,7 @@ func Open(ctx context.Context, dsn string, pool Pool, role string) (*gorm.DB, er
 		// Bound values can carry personal data; statements are enough.
 		tracing.WithoutQueryVariables(),
 		tracing.WithDBSystem("postgresql"),
-		tracing.WithAttributes(dbRole.String(role)),
+		tracing.WithAttributes(append(serverAttrs(dsn), dbRole.String(role))...),
 	)); err != nil {
 		return nil, fmt.Errorf("tracing plugin: %w", err)
 	}
@@ -77,6 +78,18 @@ func Open(ctx context.Context, dsn string, pool Pool, role string) (*gorm.DB, er
 	sqlDB.SetConnMaxLifetime(pool.MaxLifetime)
 	sqlDB.SetConnMaxIdleTime(pool.MaxIdleTime)
 	return db, nil
+}
+
+// serverAttrs names the server a DSN points at, the way OpenTelemetry's
+// database conventions do (server.address, server.port), so a slow or
+// failing SQL span says which Postgres answered. A DSN that does not parse
+// fails at connect time instead, with a clearer error.
+func serverAttrs(dsn string) []attribute.KeyValue {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return nil
+	}
+	return []attribute.KeyValue{attribute.String("server.address", cfg.Host), attribute.Int("server.port", int(cfg.Port))}
 }
 
 // RegisterPoolMetrics exports the pool's database/sql statistics (open,

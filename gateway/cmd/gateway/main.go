@@ -122,11 +122,5 @@ func newPool(ctx context.Context, g *errgroup.Group, name string, members []stri
 // spanName keeps span names low-cardinality: "GET /api/products", not
 // one name per product id.
 func spanName(_ string, r *http.Request) string {
-	path := r.URL.Path
-	if rest, ok := strings.CutPrefix(path, "/api/"); ok {
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			path = "/api/" + rest[:i] + "/{id}"
-		}
-	}
-	return r.Method + " " + path
+	return r.Method + " " + proxy.Template(r.URL.Path)
 }

@@ -145,6 +145,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve answers r; it returns the exchange when r was proxied.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	if r.URL.Path == DevTokenPath && h.devToken != nil {
+		trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", DevTokenPath))
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeError(w, r, problem.Errorf(problem.ErrMethodNotAllowed, "POST a JSON body"))
@@ -162,6 +163,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		writeError(w, r, problem.Errorf(problem.ErrNotFound, "no such route"))
 		return nil
 	}
+	// The public mux routes everything through one "/" pattern, which is
+	// what otelhttp would report; the span names the route taken.
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", Template(r.URL.Path)))
 	id, status := h.authenticate(r)
 	if status == 0 {
 		status = route.Access(r, id)
@@ -190,8 +194,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		identity.Set(r.Header, *id)
 	}
 
-	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now()}
-	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), exchangeKey{}, x), h.cfg.RequestTimeout)
+	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now(), longPoll: longPollWait(r)}
+	// A long poll's answer is due at the end of its wait: the deadline
+	// covers the wait on top of the usual allowance.
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), exchangeKey{}, x), h.cfg.RequestTimeout+x.longPoll)
 	defer cancel()
 	h.proxy.ServeHTTP(w, r.WithContext(ctx))
 
@@ -200,10 +206,35 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		attribute.Int("scaleshop.retries", x.retries),
 	}
 	if x.member != nil {
-		attrs = append(attrs, attribute.String("scaleshop.member", x.member.URL.Host))
+		attrs = append(attrs, attribute.String("scaleshop.member", x.member.Label()))
+		if name := x.member.Name(); name != "" {
+			attrs = append(attrs, attribute.String("scaleshop.member.name", name))
+		}
 	}
 	trace.SpanFromContext(r.Context()).SetAttributes(attrs...)
 	return x
+}
+
+// MaxLongPoll is the longest ?wait= the gateway gives more time for; the
+// orders service caps its waits at the same 10 s (docs/orders.md).
+const MaxLongPoll = 10 * time.Second
+
+// longPollWait is how long a GET with ?wait= may be held by the member
+// before it answers (0: not a long poll). A malformed wait is no long poll:
+// the service answers it with a 400 at once.
+func longPollWait(r *http.Request) time.Duration {
+	if r.Method != http.MethodGet {
+		return 0
+	}
+	raw := r.URL.Query().Get("wait")
+	if raw == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return min(d, MaxLongPoll)
 }
 
 // authenticate returns the caller's identity (nil when anonymous), or 401
@@ -294,7 +325,7 @@ func (h *Handler) accessLog(r *http.Request, status int, start time.Time, reqID 
 		slog.String("request_id", reqID),
 	}
 	if x != nil && x.member != nil {
-		attrs = append(attrs, slog.String("member", x.member.URL.Host), slog.Int("retries", x.retries))
+		attrs = append(attrs, slog.String("member", x.member.Label()), slog.String("member_name", x.member.Name()), slog.Int("retries", x.retries))
 	}
 	level := slog.LevelInfo
 	if status >= 500 {

@@ -86,6 +86,21 @@ func matchRoute(routes []Route, path string) *Route {
 	return nil
 }
 
+// Template is the route template of a public path, for spans and their
+// names: the resource's variable part becomes {id}, so one route is one
+// name however many orders or products there are ("/api/orders/{id}").
+func Template(path string) string {
+	if path == DevTokenPath {
+		return path
+	}
+	if rest, ok := strings.CutPrefix(path, "/api/"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return "/api/" + rest[:i] + "/{id}"
+		}
+	}
+	return path
+}
+
 func hasDotSegment(path string) bool {
 	for seg := range strings.SplitSeq(path, "/") {
 		if seg == "." || seg == ".." {

@@ -34,7 +34,8 @@ commands:
             foreground (Ctrl-C stops it) unless --detach
   down      stop a stack of this profile left running
   clean     stop it and delete its state (databases, Kafka data, logs)
-  status    show whether the stack runs and where
+  status    show whether the stack runs and where, scale-out clones included
+  help      print this
   stop NAME    stop one component of the running stack (graceful)
   kill NAME    kill one component with SIGKILL (a crash drill)
   start NAME [--env K=V ...]   start a stopped component again; --env (repeatable)
@@ -49,6 +50,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return errors.New("no command")
 	}
 	cmd := args[0]
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	profile := fs.String("profile", "dev", "dev (make run) or test (make test: ports +10000, own state)")
