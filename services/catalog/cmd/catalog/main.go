@@ -45,6 +45,7 @@ type settings struct {
 	cache         catalogcache.Config
 	httpMaxAge    time.Duration
 	migrateOnBoot bool
+	migrateOnly   bool
 	pprofAddr     string
 
 	tel telemetry.Config
@@ -88,7 +89,9 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		},
 		httpMaxAge:    env.Duration("CATALOG_HTTP_MAX_AGE", 5*time.Second),
 		migrateOnBoot: env.Bool("CATALOG_MIGRATE", true),
-		pprofAddr:     httpserver.ReadProfilerAddr(env),
+		// Migrate and exit: a Kubernetes init container (infra/k8s).
+		migrateOnly: env.Bool("CATALOG_MIGRATE_ONLY", false),
+		pprofAddr:   httpserver.ReadProfilerAddr(env),
 	}
 	if s.readPath.Interval <= 0 || s.readPath.Timeout <= 0 {
 		env.Fail("CATALOG_REPLICA_PROBE_INTERVAL and CATALOG_REPLICA_PROBE_TIMEOUT must be positive")
@@ -124,6 +127,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer pgdb.Close(primary)
+	if cfg.migrateOnly {
+		return catalogdb.Migrate(ctx, primary, log)
+	}
 	replica, err := pgdb.Open(ctx, cfg.replicaDSN, cfg.replicaPool, "replica")
 	if err != nil {
 		return err
