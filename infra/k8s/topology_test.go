@@ -275,7 +275,12 @@ func TestGoServicesMatchTheTopology(t *testing.T) {
 				if pod.Metadata.Labels["app.kubernetes.io/name"] != binary || w.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != binary {
 					t.Errorf("%s: pods and selector must carry app.kubernetes.io/name=%s", binary, binary)
 				}
-				if pod.Metadata.Annotations["prometheus.io/scrape"] != "true" || pod.Metadata.Annotations["prometheus.io/port"] != strconv.Itoa(port) ||
+				if binary == topology.Gateway {
+					// Its /metrics is on the loopback admin port alone.
+					if _, ok := pod.Metadata.Annotations["prometheus.io/scrape"]; ok {
+						t.Errorf("gateway pods ask to be scraped, but the gateway serves /metrics on its loopback admin port only")
+					}
+				} else if pod.Metadata.Annotations["prometheus.io/scrape"] != "true" || pod.Metadata.Annotations["prometheus.io/port"] != strconv.Itoa(port) ||
 					pod.Metadata.Annotations["prometheus.io/path"] != "/metrics" {
 					t.Errorf("%s: Prometheus annotations must point at :%d/metrics, got %v", binary, port, pod.Metadata.Annotations)
 				}
