@@ -87,7 +87,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer shards.Close()
 
-	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout, tel.Registry)
+	catalog, catalogChecks, err := catalogclient.Dial(ctx, cfg.catalogURLs, cfg.catalogTimeout, tel.Registry,
+		func(err error) { log.Warn("catalog dns", "err", err) })
 	if err != nil {
 		return err
 	}
