@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -65,6 +66,7 @@ func run() error {
 	workers := flag.Int("workers", 512, "most requests in flight from the load generator")
 	path := flag.String("path", "/api/products/%d", "request path; %d cycles through product ids 1..100")
 	sample := flag.String("trace-sample", "0.01", "the gateway's OTEL_TRACES_SAMPLER_ARG (1 traces every request)")
+	asIs := flag.Bool("backends-as-is", false, "load the stack's catalog clones as they run, instead of restarting them unbounded with the gateway's trace sampling")
 	profile := flag.String("profile", "", "write a CPU profile of the gateway during its last step to this file")
 	var gatewayEnv []string
 	flag.Func("gateway-env", "K=V added to the gateway's environment (repeatable), e.g. GOMAXPROCS=1 or GATEWAY_CATALOG_POLICY=round_robin", func(kv string) error {
@@ -78,6 +80,16 @@ func run() error {
 	m, err := topology.ReadManifest(*stackPath)
 	if err != nil {
 		return fmt.Errorf("need a running stack (-stack): %w", err)
+	}
+	if *asIs {
+		fmt.Println("backends: the stack's catalog clones as they run (quota and tracing included)")
+	} else {
+		restore, err := benchBackends(m, *sample)
+		defer restore()
+		if err != nil {
+			return fmt.Errorf("restarting the clones as benchmark backends: %w", err)
+		}
+		fmt.Printf("backends: the stack's first two catalog clones, restarted unbounded with trace sampling %s (restored at the end)\n", *sample)
 	}
 	clones := m.Endpoints.CatalogURLs[:2]
 	if *gatewayBin == "" {
@@ -151,9 +163,19 @@ func run() error {
 	for _, t := range targets {
 		results[t.name] = make([][]result, len(steps))
 	}
+	// Ctrl-C ends the run after the measurement in progress, so the clones
+	// are restored and the proxies stopped by the deferred calls.
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(interrupted)
 	for round := 1; round <= *repeats; round++ {
 		for i, rate := range steps {
 			for _, k := range rand.Perm(len(targets)) {
+				select {
+				case sig := <-interrupted:
+					return fmt.Errorf("%v: stopped after round %d's last measurement", sig, round)
+				default:
+				}
 				t := targets[k]
 				var profiled chan error
 				if *profile != "" && round == *repeats && i == len(steps)-1 && t.name == "gateway" {

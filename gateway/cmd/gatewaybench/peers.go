@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,8 +9,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
+	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
 // The gateway's peers, measured in the same run on the same clones: nginx
@@ -28,7 +33,6 @@ func startCaddy(port int, clones []string, work string, core int) (*exec.Cmd, er
 	conf := fmt.Sprintf(`{
 	admin off
 	auto_https off
-	persist_config off
 	log {
 		level ERROR
 	}
@@ -105,4 +109,46 @@ func pinSelf(core int) error {
 		}
 	}
 	return nil
+}
+
+// benchBackends restarts the stack's first two catalog clones as the
+// backends of a proxy benchmark: without a CPU quota, so that no proxy's
+// number is a saturated clone's, and tracing at the gateway's ratio even
+// for the peers, which send no traceparent (a clone is then the root of
+// the trace and would trace every request). It returns how to restart them
+// as the stack runs them.
+func benchBackends(m *topology.Manifest, sample string) (func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var names []string
+	for _, c := range m.Components {
+		if c.Kind == topology.Service && strings.HasPrefix(c.Name, "catalog-") && len(names) < 2 {
+			names = append(names, c.Name)
+		}
+	}
+	var restarted []string
+	restore := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		for _, name := range restarted {
+			_, err := stackcontrol.Send(ctx, m.StateDir, "stop", name)
+			if err == nil {
+				_, err = stackcontrol.Send(ctx, m.StateDir, "start", name)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "gatewaybench: restoring %s: %v\n", name, err)
+			}
+		}
+	}
+	for _, name := range names {
+		if _, err := stackcontrol.Send(ctx, m.StateDir, "stop", name); err != nil {
+			return restore, err
+		}
+		restarted = append(restarted, name)
+		if _, err := stackcontrol.Do(ctx, m.StateDir, "start", name, stackcontrol.Options{
+			CPUs: "0", Env: []string{"OTEL_TRACES_SAMPLER_ARG=" + sample}}); err != nil {
+			return restore, err
+		}
+	}
+	return restore, nil
 }
