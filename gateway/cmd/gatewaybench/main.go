@@ -17,6 +17,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,7 +27,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -36,19 +36,19 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
 func main() {
-	run := run
-	if spec := os.Getenv(floorEnv); spec != "" {
-		run = func() error { return serveFloor(spec) }
-	}
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
-		os.Exit(1)
-	}
+	lifecycle.Main("gatewaybench", func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+		if spec := getenv(floorEnv); spec != "" {
+			return serveFloor(ctx, spec)
+		}
+		return run(ctx, getenv, stdout)
+	})
 }
 
 type target struct {
@@ -57,8 +57,10 @@ type target struct {
 	pids  func() []int
 }
 
-func run() error {
-	stackPath := flag.String("stack", os.Getenv("SCALESHOP_STACK"), "stack.json of a running stack")
+// run measures every target at every step; Ctrl-C stops it between
+// requests, and the processes it started are stopped on the way out.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	stackPath := flag.String("stack", getenv("SCALESHOP_STACK"), "stack.json of a running stack")
 	gatewayBin := flag.String("gateway", "", "the gateway binary (default: bin/gateway next to the stack's state)")
 	rates := flag.String("rates", "1000,2000", "open-model rates, requests/s; each target is measured at each")
 	repeats := flag.Int("repeats", 3, "measurements of each target at each rate, in a random order each round")
@@ -82,14 +84,14 @@ func run() error {
 		return fmt.Errorf("need a running stack (-stack): %w", err)
 	}
 	if *asIs {
-		fmt.Println("backends: the stack's catalog clones as they run (quota and tracing included)")
+		fmt.Fprintln(stdout, "backends: the stack's catalog clones as they run (quota and tracing included)")
 	} else {
 		restore, err := benchBackends(m, *sample)
 		defer restore()
 		if err != nil {
 			return fmt.Errorf("restarting the clones as benchmark backends: %w", err)
 		}
-		fmt.Printf("backends: the stack's first two catalog clones, restarted unbounded with trace sampling %s (restored at the end)\n", *sample)
+		fmt.Fprintf(stdout, "backends: the stack's first two catalog clones, restarted unbounded with trace sampling %s (restored at the end)\n", *sample)
 	}
 	clones := m.Endpoints.CatalogURLs[:2]
 	if *gatewayBin == "" {
@@ -152,9 +154,9 @@ func run() error {
 	if pinning() {
 		pin = fmt.Sprintf("proxy on core %d, generator on core %d", proxyCore, generatorCore)
 	}
-	fmt.Printf("gatewaybench: %s, clones %v, rates %v x %s, %d repeats in random order, up to %d in flight, %d CPUs (%s), gateway trace sampling %s, GOGC %d for the gateway and the floor\n\n",
+	fmt.Fprintf(stdout, "gatewaybench: %s, clones %v, rates %v x %s, %d repeats in random order, up to %d in flight, %d CPUs (%s), gateway trace sampling %s, GOGC %d for the gateway and the floor\n\n",
 		*path, clones, steps, *step, *repeats, *workers, numCPU(), pin, *sample, lifecycle.GCPercent)
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "round\ttarget\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\t")
 	// results[target][rate index] holds one result per repeat. Each round
 	// measures every target at every rate in a new random order, so drift
@@ -163,26 +165,19 @@ func run() error {
 	for _, t := range targets {
 		results[t.name] = make([][]result, len(steps))
 	}
-	// Ctrl-C ends the run after the measurement in progress, so the clones
-	// are restored and the proxies stopped by the deferred calls.
-	interrupted := make(chan os.Signal, 1)
-	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(interrupted)
 	for round := 1; round <= *repeats; round++ {
 		for i, rate := range steps {
 			for _, k := range rand.Perm(len(targets)) {
-				select {
-				case sig := <-interrupted:
-					return fmt.Errorf("%v: stopped after round %d's last measurement", sig, round)
-				default:
-				}
 				t := targets[k]
 				var profiled chan error
 				if *profile != "" && round == *repeats && i == len(steps)-1 && t.name == "gateway" {
 					profiled = make(chan error, 1)
 					go func() { profiled <- fetchProfile(adminPort, *step, *profile) }()
 				}
-				r := measure(t, *path, rate, *step, *workers)
+				r := measure(ctx, t, *path, rate, *step, *workers)
+				if err := ctx.Err(); err != nil {
+					return err // Ctrl-C: the deferred calls restore the clones and stop the proxies
+				}
 				if profiled != nil {
 					if err := <-profiled; err != nil {
 						return err
@@ -195,8 +190,8 @@ func run() error {
 			w.Flush()
 		}
 	}
-	fmt.Println()
-	return summarize(targets, steps, results)
+	fmt.Fprintln(stdout)
+	return summarize(stdout, targets, steps, results)
 }
 
 type result struct {
@@ -233,7 +228,7 @@ var client = &http.Client{Transport: &http.Transport{
 // measure sends rate requests/s for d: request i is due at start + i/rate;
 // a fixed set of workers takes due requests, and latency counts from the
 // due time.
-func measure(t target, path string, rate int, d time.Duration, workers int) result {
+func measure(ctx context.Context, t target, path string, rate int, d time.Duration, workers int) result {
 	n := int(float64(rate) * d.Seconds())
 	due := make(chan time.Time, n)
 	lat := make([]time.Duration, 0, n)
@@ -266,10 +261,15 @@ func measure(t target, path string, rate int, d time.Duration, workers int) resu
 		})
 	}
 	gap := time.Second / time.Duration(rate)
+send:
 	for i := range n {
 		at := start.Add(time.Duration(i) * gap)
 		if wait := time.Until(at); wait > 0 {
-			time.Sleep(wait)
+			select {
+			case <-ctx.Done():
+				break send
+			case <-time.After(wait):
+			}
 		}
 		due <- at
 	}
@@ -423,22 +423,22 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// procCPU sums user+system CPU of pids from /proc (clock ticks of 10 ms).
+// procCPU sums the user+system CPU of pids, from /proc.
 func procCPU(pids func() []int) time.Duration {
 	if pids == nil {
 		return 0
 	}
 	var total time.Duration
 	for _, pid := range pids() {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		p, err := procfs.NewProc(pid)
 		if err != nil {
 			continue
 		}
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		utime, _ := strconv.Atoi(fields[11])
-		stime, _ := strconv.Atoi(fields[12])
-		total += time.Duration(utime+stime) * 10 * time.Millisecond
+		stat, err := p.Stat()
+		if err != nil {
+			continue // the process ended meanwhile
+		}
+		total += time.Duration(stat.CPUTime() * float64(time.Second))
 	}
 	return total
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -56,10 +56,10 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 // summarize prints each target's median and spread at each rate, the
 // latency each proxy adds over the clones hit directly (paired within a
 // round), and the goals; it fails when the gateway misses one.
-func summarize(targets []target, steps []int, results map[string][][]result) error {
+func summarize(out io.Writer, targets []target, steps []int, results map[string][][]result) error {
 	direct := results[targets[0].name]
-	fmt.Println("median (min–max) over the repeats:")
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(out, "median (min–max) over the repeats:")
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "target\trate\tachieved\tproxy CPU µs/req\tp50 ms\tp99 ms\tadded p50 ms\terrors\t")
 	cpu := map[string][]spread{}
 	added := map[string][]spread{}
@@ -91,7 +91,7 @@ func summarize(targets []target, steps []int, results map[string][][]result) err
 		}
 	}
 	w.Flush()
-	fmt.Println()
+	fmt.Fprintln(out)
 
 	var missed []string
 	check := func(ok bool, format string, args ...any) {
@@ -100,9 +100,9 @@ func summarize(targets []target, steps []int, results map[string][][]result) err
 			verdict = "MISSED"
 			missed = append(missed, fmt.Sprintf(format, args...))
 		}
-		fmt.Printf("  %-6s "+format+"\n", append([]any{verdict}, args...)...)
+		fmt.Fprintf(out, "  %-6s "+format+"\n", append([]any{verdict}, args...)...)
 	}
-	fmt.Println("goals (medians):")
+	fmt.Fprintln(out, "goals (medians):")
 	for i, rate := range steps {
 		gw, cd, ng := cpu["gateway"][i].median, cpu["caddy"][i].median, cpu["nginx"][i].median
 		check(gw <= goalVsCaddy*cd, "at %d req/s gateway CPU/request %.0f µs ≤ Caddy's %.0f µs", rate, gw, cd)

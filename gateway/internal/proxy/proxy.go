@@ -26,6 +26,7 @@ import (
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 )
@@ -50,6 +51,8 @@ type Config struct {
 	DevTokens   bool // serve DevTokenPath (dev mode)
 	DevTokenTTL time.Duration
 
+	OpenAPI []byte // served at OpenAPIPath; nil serves nothing there
+
 	Log             *slog.Logger
 	AccessLogSample float64 // share of successful requests logged; errors always are
 	Registry        prometheus.Registerer
@@ -61,6 +64,7 @@ type Handler struct {
 	proxy    *httputil.ReverseProxy
 	budgets  map[*balancer.Pool]*balancer.RetryBudget
 	devToken http.HandlerFunc
+	openAPI  http.HandlerFunc
 	metrics  *metrics
 }
 
@@ -73,7 +77,10 @@ func New(cfg Config) *Handler {
 		}
 	}
 	if cfg.DevTokens {
-		h.devToken = auth.DevTokenHandler(cfg.Verifier, cfg.DevTokenTTL, writeProblem)
+		h.devToken = auth.DevTokenHandler(cfg.Verifier, cfg.DevTokenTTL, writeError)
+	}
+	if cfg.OpenAPI != nil {
+		h.openAPI = openAPIHandler(cfg.OpenAPI)
 	}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -97,6 +104,19 @@ func New(cfg Config) *Handler {
 	return h
 }
 
+// OwnRoutes lists the routes the handler answers itself rather than
+// forwarding ("POST /api/auth/dev-token"), for the contract test.
+func (h *Handler) OwnRoutes() []string {
+	var own []string
+	if h.devToken != nil {
+		own = append(own, http.MethodPost+" "+DevTokenPath)
+	}
+	if h.openAPI != nil {
+		own = append(own, http.MethodGet+" "+OpenAPIPath)
+	}
+	return own
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	reqID := r.Header.Get("X-Request-Id")
@@ -109,8 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Trace-Id", id)
 	}
 	// Identity comes from the token alone, never from the client.
-	r.Header.Del(auth.HeaderUserID)
-	r.Header.Del(auth.HeaderUserRole)
+	identity.Strip(r.Header)
 
 	sw := &statusWriter{ResponseWriter: w}
 	x := h.serve(sw, r)
@@ -128,15 +147,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	if r.URL.Path == DevTokenPath && h.devToken != nil {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeProblem(w, r, problem.New(http.StatusMethodNotAllowed, "POST a JSON body"))
+			writeError(w, r, problem.Errorf(problem.ErrMethodNotAllowed, "POST a JSON body"))
 			return nil
 		}
 		h.devToken(w, r)
 		return nil
 	}
+	if r.URL.Path == OpenAPIPath && h.openAPI != nil {
+		h.openAPI(w, r)
+		return nil
+	}
 	route := matchRoute(h.cfg.Routes, r.URL.Path)
 	if route == nil {
-		writeProblem(w, r, problem.New(http.StatusNotFound, "no such route"))
+		writeError(w, r, problem.Errorf(problem.ErrNotFound, "no such route"))
 		return nil
 	}
 	id, status := h.authenticate(r)
@@ -146,25 +169,25 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	switch status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scaleshop"`)
-		writeProblem(w, r, problem.New(status, "a valid bearer token is required"))
+		writeError(w, r, problem.Errorf(problem.ErrUnauthorized, "a valid bearer token is required"))
 		return nil
 	case http.StatusForbidden:
-		writeProblem(w, r, problem.New(status, "your role may not do this"))
+		writeError(w, r, problem.Errorf(problem.ErrForbidden, "your role may not do this"))
 		return nil
 	}
 	limit := h.cfg.Limiter.Allow(rateKey(r, id))
 	limit.SetHeaders(w.Header())
 	if !limit.Allowed {
 		h.metrics.rateLimited.Inc()
-		writeProblem(w, r, problem.New(http.StatusTooManyRequests, "rate limit exceeded; retry after the time in Retry-After"))
+		writeError(w, r, problem.RetryAfter(
+			problem.Errorf(problem.ErrRateLimited, "rate limit exceeded; retry after the time in Retry-After"), limit.RetryAfter))
 		return nil
 	}
 	if !h.bufferBody(w, r) {
 		return nil
 	}
 	if id != nil {
-		r.Header.Set(auth.HeaderUserID, id.Subject)
-		r.Header.Set(auth.HeaderUserRole, string(id.Role))
+		identity.Set(r.Header, *id)
 	}
 
 	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now()}
@@ -186,7 +209,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 // authenticate returns the caller's identity (nil when anonymous), or 401
 // when a token is present but bad: a client that sends a token means to be
 // someone, and must learn that its token is expired or forged.
-func (h *Handler) authenticate(r *http.Request) (*auth.Identity, int) {
+func (h *Handler) authenticate(r *http.Request) (*identity.Caller, int) {
 	tok, present, err := auth.BearerToken(r)
 	if !present {
 		return nil, 0
@@ -201,9 +224,9 @@ func (h *Handler) authenticate(r *http.Request) (*auth.Identity, int) {
 	return &id, 0
 }
 
-func rateKey(r *http.Request, id *auth.Identity) string {
+func rateKey(r *http.Request, id *identity.Caller) string {
 	if id != nil {
-		return "user:" + id.Subject
+		return "user:" + id.ID
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -218,17 +241,18 @@ func (h *Handler) bufferBody(w http.ResponseWriter, r *http.Request) bool {
 	if r.Body == nil || r.Body == http.NoBody {
 		return true
 	}
+	tooLarge := problem.Errorf(problem.ErrTooLarge, "the body is larger than %d bytes", h.cfg.MaxBody)
 	if r.ContentLength > h.cfg.MaxBody {
-		writeProblem(w, r, problem.New(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes"))
+		writeError(w, r, tooLarge)
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, r, problem.New(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes"))
+		var overLimit *http.MaxBytesError
+		if errors.As(err, &overLimit) {
+			writeError(w, r, tooLarge)
 		} else {
-			writeProblem(w, r, problem.New(http.StatusBadRequest, "could not read the request body"))
+			writeError(w, r, problem.Errorf(problem.ErrInvalid, "could not read the request body"))
 		}
 		return false
 	}
@@ -242,23 +266,22 @@ func (h *Handler) bufferBody(w http.ResponseWriter, r *http.Request) bool {
 // the pool has no healthy member, 504 on timeouts, else 502.
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
-	var d problem.Details
-	switch {
+	var answer error
+	switch pool := x.route.Pool.Name; {
 	case errors.Is(err, errNoMember):
-		d = problem.New(http.StatusServiceUnavailable, "no healthy "+x.route.Pool.Name+" instance; retry later")
-		d.RetryAfter = 1
+		answer = problem.Errorf(problem.ErrUnavailable, "no healthy %s instance; retry later", pool)
 	case errors.Is(err, errTryTimeout), errors.Is(err, context.DeadlineExceeded):
-		d = problem.New(http.StatusGatewayTimeout, "the "+x.route.Pool.Name+" service did not answer in time")
+		answer = problem.Errorf(problem.ErrGatewayTimeout, "the %s service did not answer in time", pool)
 	case errors.Is(err, context.Canceled):
 		w.WriteHeader(499) // the client left; nobody reads this
 		return
 	default:
-		d = problem.New(http.StatusBadGateway, "the "+x.route.Pool.Name+" service did not answer")
+		answer = problem.Errorf(problem.ErrBadGateway, "the %s service did not answer", pool)
 	}
 	if h.cfg.Log.Enabled(r.Context(), slog.LevelDebug) {
 		h.cfg.Log.DebugContext(r.Context(), "upstream failed", "err", err)
 	}
-	writeProblem(w, r, d)
+	writeError(w, r, answer)
 }
 
 func (h *Handler) accessLog(r *http.Request, status int, start time.Time, reqID string, x *exchange) {
@@ -280,11 +303,13 @@ func (h *Handler) accessLog(r *http.Request, status int, start time.Time, reqID 
 	h.cfg.Log.LogAttrs(r.Context(), level, "access", attrs...)
 }
 
-// WriteProblem sends d stamped with the request's trace id and path; the
+// WriteError answers err as problem+json, its status from the one table in
+// infra/problem, stamped with the request's trace id and path; the
 // gateway's other handlers use it too, so every error has one shape.
-func WriteProblem(w http.ResponseWriter, r *http.Request, d problem.Details) { writeProblem(w, r, d) }
+func WriteError(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, err) }
 
-func writeProblem(w http.ResponseWriter, r *http.Request, d problem.Details) {
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	d := problem.From(err)
 	d.TraceID = telemetry.TraceID(r.Context())
 	d.Instance = r.URL.Path
 	problem.Write(w, d)

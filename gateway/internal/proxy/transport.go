@@ -16,9 +16,8 @@ import (
 
 // Errors the transport returns; the ReverseProxy's ErrorHandler maps them.
 var (
-	errNoMember      = errors.New("no healthy member")
-	errTryTimeout    = errors.New("upstream try timed out")
-	errBudgetRefused = errors.New("retry budget exhausted")
+	errNoMember   = errors.New("no healthy member")
+	errTryTimeout = errors.New("upstream try timed out")
 )
 
 // exchange is one proxied request's state, shared by the handler and the

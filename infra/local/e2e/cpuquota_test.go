@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
@@ -78,17 +80,20 @@ func readNumber(t *testing.T, path string) float64 {
 	return n
 }
 
-// gauges reads the named single-value gauges of a process's /metrics.
+// gauges reads the named gauges of a process's /metrics.
 func gauges(t *testing.T, url string, names ...string) map[string]float64 {
 	t.Helper()
-	got := families(t, url)
+	got, err := scrape.Get(context.Background(), http.DefaultClient, url)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := map[string]float64{}
 	for _, name := range names {
-		f, ok := got[name]
-		if !ok || len(f.GetMetric()) != 1 {
-			t.Fatalf("%s/metrics serves no single %s", url, name)
+		v, ok := got.Sum(name, nil)
+		if !ok {
+			t.Fatalf("%s/metrics serves no %s", url, name)
 		}
-		out[name] = f.GetMetric()[0].GetGauge().GetValue()
+		out[name] = v
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -10,10 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 )
 
@@ -61,32 +59,20 @@ func readMetricsDoc(t *testing.T) []documentedMetric {
 	return out
 }
 
-// scrape returns the metric families every clone of a process serves.
-func scrape(t *testing.T, urls []string) map[string]bool {
+// servedFamilies returns the metric families every clone of a process serves.
+func servedFamilies(t *testing.T, urls []string) map[string]bool {
 	t.Helper()
-	names := map[string]bool{}
+	families := map[string]bool{}
 	for _, u := range urls {
-		for name := range families(t, u) {
-			names[name] = true
+		got, err := scrape.Get(context.Background(), http.DefaultClient, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range got {
+			families[name] = true
 		}
 	}
-	return names
-}
-
-// families reads and parses one process's /metrics.
-func families(t *testing.T, base string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	got, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("%s/metrics does not parse as Prometheus text: %v", base, err)
-	}
-	return got
+	return families
 }
 
 func TestEveryDocumentedMetricIsServed(t *testing.T) {
@@ -98,14 +84,14 @@ func TestEveryDocumentedMetricIsServed(t *testing.T) {
 	placeOrderAndWait(t, stack, fmt.Sprintf("metrics-%d", rand.Int64()))
 
 	urls := map[string][]string{
-		"gateway": {stack.Endpoints.GatewayURL},
+		"gateway": {stack.Endpoints.GatewayAdminURL}, // its public port serves the API alone
 		"catalog": stack.Endpoints.CatalogURLs,
 		"orders":  stack.Endpoints.OrdersURLs,
 		"worker":  stack.Endpoints.WorkerURLs,
 	}
 	served := map[string]map[string]bool{}
 	for proc, u := range urls {
-		served[proc] = scrape(t, u)
+		served[proc] = servedFamilies(t, u)
 		if !served[proc]["go_goroutines"] {
 			t.Errorf("%s lacks the Go runtime metrics", proc)
 		}

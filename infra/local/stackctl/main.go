@@ -16,9 +16,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 )
 
@@ -29,13 +28,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stackctl:", cgroupExec(os.Args[2:]))
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stackctl:", err)
-		os.Exit(1)
-	}
+	lifecycle.Main("stackctl", func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+		return run(ctx, os.Args[1:], getenv, stdout)
+	})
 }
 
 const usage = `usage: stackctl <command> [--profile dev|test]

@@ -1,12 +1,10 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scaleshop/scaleshop/infra/httpserver"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/services/catalog/internal/catalog"
 )
@@ -29,9 +28,6 @@ const (
 	HeaderServedFrom = "X-Served-From"
 	// HeaderQueries is the number of SQL statements the request sent.
 	HeaderQueries = "X-DB-Queries"
-	// Identity headers, set by the gateway after it verified the JWT.
-	HeaderUserID   = "X-User-Id"
-	HeaderUserRole = "X-User-Role"
 )
 
 const maxBody = 64 << 10
@@ -64,12 +60,12 @@ func (a *API) fail(c *gin.Context, err error) {
 // requireAdmin lets only admins write: no identity is 401, another role 403.
 func requireAdmin(a *API) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id, role := c.GetHeader(HeaderUserID), c.GetHeader(HeaderUserRole)
+		caller, ok := identity.From(c.Request.Header)
 		switch {
-		case id == "" || role == "":
+		case !ok:
 			c.Header("WWW-Authenticate", `Bearer realm="scaleshop"`)
 			a.fail(c, fmt.Errorf("%w: sign in to change the catalog", problem.ErrUnauthorized))
-		case role != "admin":
+		case !caller.IsAdmin():
 			a.fail(c, fmt.Errorf("%w: only admins change the catalog", problem.ErrForbidden))
 		default:
 			c.Next()
@@ -191,33 +187,10 @@ type productBody struct {
 	UpdatedAt json.RawMessage `json:"updated_at"`
 }
 
-// decode reads one JSON value of at most maxBody bytes into v, rejecting
-// unknown fields, and names the bad field when a type is wrong.
+// decode reads one JSON body of at most maxBody bytes into v, the way every
+// service does (unknown fields rejected, the bad field named).
 func decode(c *gin.Context, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: the body exceeds %d bytes", problem.ErrTooLarge, maxBody)
-		}
-		return invalid("body", "could not be read")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return invalid(typeErr.Field, "must be a JSON "+typeErr.Type.Kind().String())
-		}
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return invalid(strings.Trim(field, `"`), "unknown field")
-		}
-		return invalid("body", "must be one JSON object")
-	}
-	if dec.More() {
-		return invalid("body", "must be one JSON object")
-	}
-	return nil
+	return httpserver.DecodeJSON(c.Writer, c.Request, maxBody, v)
 }
 
 func (a *API) writeHeaders(c *gin.Context, token catalog.LSN) {
@@ -250,34 +223,13 @@ func (a *API) create(c *gin.Context) {
 	c.JSON(http.StatusCreated, p)
 }
 
-// ifMatch reads the precondition: an ETag this API issued for id, a bare
-// version number, or "*" (0: unconditional).
-func ifMatch(c *gin.Context, id int64) (int64, bool, error) {
-	h := strings.TrimSpace(c.GetHeader("If-Match"))
-	if h == "" {
-		return 0, false, nil
-	}
-	if h == "*" {
-		return 0, true, nil
-	}
-	tag := strings.Trim(h, `"`)
-	if rest, ok := strings.CutPrefix(tag, "p"+strconv.FormatInt(id, 10)+"-v"); ok {
-		tag = rest
-	}
-	v, err := strconv.ParseInt(tag, 10, 64)
-	if err != nil || v < 1 {
-		return 0, false, invalid("If-Match", `the ETag of this product ("p<id>-v<version>") or its version`)
-	}
-	return v, true, nil
-}
-
 func (a *API) update(c *gin.Context) {
 	id, err := pathID(c)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	version, given, err := ifMatch(c, id)
+	pre, err := readPrecondition(c.Request.Header.Values("If-Match"), id)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -287,19 +239,26 @@ func (a *API) update(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if !given && body.Version != nil {
+	var bodyVersion int64
+	if body.Version != nil {
 		if *body.Version < 1 {
 			a.fail(c, invalid("version", "a positive integer"))
 			return
 		}
-		version = *body.Version
+		bodyVersion = *body.Version
 	}
 	in := body.Input
 	if err := in.Validate(); err != nil {
 		a.fail(c, err)
 		return
 	}
-	p, token, err := a.store.Update(c.Request.Context(), id, in, version)
+	ctx := c.Request.Context()
+	var p catalog.Product
+	var token catalog.LSN
+	err = pre.apply(bodyVersion, func(ifVersion int64) (err error) {
+		p, token, err = a.store.Update(ctx, id, in, ifVersion)
+		return err
+	}, a.exists(ctx, id))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -315,18 +274,32 @@ func (a *API) delete(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	version, _, err := ifMatch(c, id)
+	pre, err := readPrecondition(c.Request.Header.Values("If-Match"), id)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	token, err := a.store.Delete(c.Request.Context(), id, version)
+	ctx := c.Request.Context()
+	var token catalog.LSN
+	err = pre.apply(0, func(ifVersion int64) (err error) {
+		token, err = a.store.Delete(ctx, id, ifVersion)
+		return err
+	}, a.exists(ctx, id))
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
 	a.writeHeaders(c, token)
 	c.Status(http.StatusNoContent)
+}
+
+// exists checks that product id is there (a "not found" is the primary's
+// word, so a lagging replica cannot make it 404).
+func (a *API) exists(ctx context.Context, id int64) func() error {
+	return func() error {
+		_, _, err := a.store.Get(ctx, id, catalog.ReadOpts{NoCache: true})
+		return err
+	}
 }
 
 func (a *API) getMany(c *gin.Context) {
