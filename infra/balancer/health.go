@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/scaleshop/scaleshop/infra/cpuquota"
 )
 
 // CheckHealth probes every member's health path each HealthInterval until
@@ -89,6 +92,7 @@ func (p *Pool) probe(ctx context.Context, client *http.Client, m *Member) error 
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	resp.Body.Close()
 	m.LearnName(resp.Header.Get(HeaderServedBy))
+	m.recordCPUQuota(resp.Header.Get(cpuquota.Header))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %s", m.URL, resp.Status)
 	}
@@ -97,6 +101,18 @@ func (p *Pool) probe(ctx context.Context, client *http.Client, m *Member) error 
 
 // HeaderServedBy is the header in which every clone names itself.
 const HeaderServedBy = "X-Served-By"
+
+// recordCPUQuota keeps the quota a probe's answer reported; an answer
+// without one (a member that does not say) changes nothing.
+func (m *Member) recordCPUQuota(header string) {
+	cores, err := strconv.ParseFloat(header, 64)
+	if header == "" || err != nil || cores < 0 {
+		return
+	}
+	m.mu.Lock()
+	m.cpuQuota, m.cpuQuotaKnown = cores, true
+	m.mu.Unlock()
+}
 
 // MemberStatus is one member as an admin API shows it.
 type MemberStatus struct {
@@ -114,6 +130,9 @@ type MemberStatus struct {
 	Failures   int64   `json:"failures"`
 	Ejections  int64   `json:"ejections"`
 	EjectedFor string  `json:"ejected_for,omitempty"` // time left, when ejected
+	// CPUQuotaCores is the CPU quota the member reports on its readiness
+	// answer (0: none); null until it has reported one.
+	CPUQuotaCores *float64 `json:"cpu_quota_cores"`
 }
 
 // PoolStatus is a pool as an admin API shows it.
@@ -144,6 +163,10 @@ func (m *Member) status(now time.Time) MemberStatus {
 		Requests: m.requests, Failures: m.failures, Ejections: m.ejectTotal,
 	}
 	probing := m.probing
+	if m.cpuQuotaKnown {
+		cores := m.cpuQuota // a copy: the answer is encoded after the lock is released
+		s.CPUQuotaCores = &cores
+	}
 	m.mu.Unlock()
 	if until := m.ejectedUntilNano.Load(); until != 0 {
 		s.EjectedFor = max(time.Duration(until-now.UnixNano()), 0).Round(time.Millisecond).String()

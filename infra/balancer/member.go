@@ -37,6 +37,9 @@ type Member struct {
 	// until its first probe passes: an operator's typo or a clone still
 	// starting must not receive requests meanwhile.
 	probing bool
+
+	cpuQuota      float64 // cores, as the member's last probe answer said
+	cpuQuotaKnown bool
 }
 
 func newMember(u *url.URL, source string, p *Pool) *Member {

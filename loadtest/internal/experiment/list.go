@@ -35,25 +35,24 @@ func ownCatalog(name string, env map[string]string) func(ctx context.Context, s 
 	}
 }
 
-// Capacity-bound clones: each request holds one of cloneSlots slots for at
-// least cloneServiceTime, so a clone serves at most cloneCapacityRPS
-// requests/s (a little less: the handler's own time adds to the slot's).
-// A service time of 20 ms rather than a few: on a shared, loaded machine
-// scheduling delays of a few milliseconds would otherwise decide capacity.
-const (
-	cloneSlots       = 4
-	cloneServiceTime = "20ms"
-	cloneCapacityRPS = cloneSlots * 1000 / 20
-)
+// Clones are sized by the CPU quota stackctl gives each (CATALOG_CPUS);
+// cloneSlots is only their back pressure: past it a clone queues a few
+// requests, then answers 503 with Retry-After instead of slowing every
+// request down.
+const cloneSlots = 4
 
 var (
-	cloneCapacity     = map[string]string{"HTTP_MAX_CONCURRENCY": strconv.Itoa(cloneSlots), "HTTP_SERVICE_TIME": cloneServiceTime}
-	cloneCapacityText = "HTTP_MAX_CONCURRENCY=" + strconv.Itoa(cloneSlots) + " HTTP_SERVICE_TIME=" + cloneServiceTime
+	cloneCapacity     = map[string]string{"HTTP_MAX_CONCURRENCY": strconv.Itoa(cloneSlots)}
+	cloneCapacityText = "HTTP_MAX_CONCURRENCY=" + strconv.Itoa(cloneSlots)
 )
 
-// boundClones restarts the topology's catalog clones capacity-bound and
-// returns how to restart them as they were.
+// boundClones restarts the topology's catalog clones with back pressure
+// and returns how to restart them as they were. Without CPU quotas a
+// clone may use the whole machine, and the experiment refuses to run.
 func boundClones(ctx context.Context, s *Stack) (func(), error) {
+	if err := s.M.RequireCPUQuotas(); err != nil {
+		return func() {}, err
+	}
 	names, urls := s.CatalogClones()
 	var bound []string
 	restore := func() {
@@ -112,23 +111,22 @@ stages: [{rate: 1000, duration: 15s}]
 		},
 		{
 			Name: "vertical", Concept: "vertical scaling",
-			Question: "Same clone, a bigger machine: GOMAXPROCS 1, a pool of 2 connections and " + strconv.Itoa(cloneSlots) + " capacity slots against GOMAXPROCS 2, a pool of 8 and " + strconv.Itoa(2*cloneSlots) + " slots, each request holding its slot " + cloneServiceTime + " (the capacity-bound clones of `clones`, so the two experiments compare: one clone twice as big against two clones), cache off so the work is real. A rate sweep finds the highest rate each one holds.",
+			Question: "Same clone, a bigger machine: GOMAXPROCS 1, a pool of 2 connections and " + strconv.Itoa(cloneSlots) + " capacity slots against GOMAXPROCS 2, a pool of 8 and " + strconv.Itoa(2*cloneSlots) + " slots, cache off so the work is real. A rate sweep finds the highest rate each one holds.",
 			Load: load("vertical", `warmup: {rate: 50, duration: 3s}
 stages: [{sweep: {from: 50, to: 550, step: 100, duration: 5s}}]
 `, "limits: {max_workers: 400, max_lag: 2s}\n"),
 			Metric: Capacity,
 			Configs: []Config{
 				{Name: "1 core, pool 2, " + strconv.Itoa(cloneSlots) + " slots", Setup: ownCatalog("vertical-small", map[string]string{"CATALOG_CACHE_ENABLED": "false", "GOMAXPROCS": "1", "CATALOG_REPLICA_POOL_MAX": "2", "CATALOG_PRIMARY_POOL_MAX": "2",
-					"HTTP_MAX_CONCURRENCY": strconv.Itoa(cloneSlots), "HTTP_SERVICE_TIME": cloneServiceTime})},
+					"HTTP_MAX_CONCURRENCY": strconv.Itoa(cloneSlots)})},
 				{Name: "2 cores, pool 8, " + strconv.Itoa(2*cloneSlots) + " slots", Setup: ownCatalog("vertical-big", map[string]string{"CATALOG_CACHE_ENABLED": "false", "GOMAXPROCS": "2", "CATALOG_REPLICA_POOL_MAX": "8", "CATALOG_PRIMARY_POOL_MAX": "8",
-					"HTTP_MAX_CONCURRENCY": strconv.Itoa(2 * cloneSlots), "HTTP_SERVICE_TIME": cloneServiceTime})},
+					"HTTP_MAX_CONCURRENCY": strconv.Itoa(2 * cloneSlots)})},
 			},
 		},
 		{
 			Name: "clones", Concept: "horizontal scaling, load balancing",
-			Question: "1, 2 and 3 capacity-bound catalog clones behind the gateway (stackctl stop catalog-2 / scale-out catalog), the same read sweep. Each clone is started with " + cloneCapacityText + ": it serves at most " + strconv.Itoa(cloneCapacityRPS) + " requests/s, whatever CPU is free. " +
-				"On this 2-core machine real clones share the same two cores with Postgres, memcached, the gateway and the generator, so unbounded clones cannot add capacity; bounded ones behave like clones on machines of their own, and the sweep shows each added clone adding its share. " +
-				"A clone past its limit queues a few requests, then answers 503 with Retry-After (the gateway retries another clone within its budget).",
+			Question: "1, 2 and 3 catalog clones behind the gateway (stackctl stop catalog-2 / scale-out catalog), the same read sweep. Each clone runs in a CPU cgroup with the stack's quota (CATALOG_CPUS), a small machine of its own, and is started with " + cloneCapacityText + " as back pressure: " +
+				"a clone past its limit queues a few requests, then answers 503 with Retry-After (the gateway retries another clone within its budget).",
 			Load: load("clones", `warmup: {rate: 50, duration: 3s}
 stages: [{sweep: {from: 50, to: 750, step: 100, duration: 5s}}]
 `, "limits: {max_workers: 400, max_lag: 2s}\n"),
@@ -139,7 +137,7 @@ stages: [{sweep: {from: 50, to: 750, step: 100, duration: 5s}}]
 					if err := s.Control(ctx, "stop", "catalog-2"); err != nil {
 						return "", nil, err
 					}
-					// Back as Prepare left it: capacity-bound.
+					// Back as Prepare left it: with back pressure.
 					restart := func() { _ = s.ControlEnv(context.WithoutCancel(ctx), "start", "catalog-2", cloneCapacity) }
 					return "", restart, s.WaitServing(ctx, "catalog", 1)
 				}},

@@ -29,6 +29,7 @@ import (
 func main() { lifecycle.Main("catalog", run) }
 
 type settings struct {
+	capacity     httpserver.Capacity // back pressure: what the process does past its CPU quota
 	addr         string
 	primaryDSN   string
 	replicaDSN   string
@@ -105,6 +106,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	if s.mcDNSInterval <= 0 {
 		env.Fail("CATALOG_MEMCACHED_DNS_INTERVAL must be positive")
 	}
+	s.capacity = httpserver.ReadCapacity(env)
 	s.tel = telemetry.ReadConfig(env, "catalog", telemetry.DefaultInstance("catalog", s.addr))
 	return s, env.Effective(), env.Err()
 }
@@ -168,7 +170,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		log.Warn("memcached cache disabled (CATALOG_CACHE_ENABLED=false): every read goes to Postgres")
 	}
 
-	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
+	r := httpserver.NewEngine(tel, httpserver.WithCapacity(cfg.capacity))
 	// Ready while either database answers: with the primary down the catalog
 	// still serves reads, and memcached is never required.
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,

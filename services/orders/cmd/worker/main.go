@@ -29,6 +29,7 @@ func main() { lifecycle.Main("worker", run) }
 const ConsumerGroup = "orders-workers"
 
 type settings struct {
+	capacity       httpserver.Capacity // back pressure: what the process does past its CPU quota
 	addr           string
 	pprofAddr      string
 	shardDSNs      []string
@@ -64,6 +65,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	if s.worker.BackoffMax < s.worker.BackoffMin {
 		env.Fail("WORKER_BACKOFF_MAX must be at least %s", s.worker.BackoffMin)
 	}
+	s.capacity = httpserver.ReadCapacity(env)
 	s.tel = telemetry.ReadConfig(env, "worker", telemetry.DefaultInstance("worker", s.addr))
 	return s, env.Effective(), env.Err()
 }
@@ -106,7 +108,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	store := ordersdb.New(shards)
 	w := worker.New(store, catalog, dlq, cfg.worker, log, metrics)
 
-	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
+	r := httpserver.NewEngine(tel, httpserver.WithCapacity(cfg.capacity))
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,
 		httpserver.Check{Name: "shards", Check: shards.Ping},
 		httpserver.Check{Name: "kafka", Check: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.brokers) }},
