@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/scaleshop/scaleshop/loadtest/internal/engine"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 	"github.com/scaleshop/scaleshop/loadtest/internal/report"
 	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
 )
