@@ -192,8 +192,8 @@ func TestSendLagGateStopsAGeneratorThatFallsBehind(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		res := run(t, Config{
 			Schedule: constant(100, 10*time.Second), Names: []string{"get"},
-			Next:     func() Request { time.Sleep(20 * time.Millisecond); return Request{Method: "GET", URL: "http://fake/"} },
-			MaxLag:   500 * time.Millisecond, Transport: serve(time.Millisecond, 200),
+			Next:   func() Request { time.Sleep(20 * time.Millisecond); return Request{Method: "GET", URL: "http://fake/"} },
+			MaxLag: 500 * time.Millisecond, Transport: serve(time.Millisecond, 200),
 		})
 		if !strings.Contains(res.Aborted, "the generator fell") {
 			t.Fatalf("Aborted = %q, want the generator named", res.Aborted)
