@@ -5,11 +5,14 @@
 //
 //	go run ./gateway/cmd/gatewaybench -stack .state/test/stack.json -gateway .state/bin/gateway
 //
-// Latency is measured from each request's intended send time, so a stalled
-// server shows up as latency instead of as fewer requests sent.
+// The load is the project's one load engine (loadtest/engine): latency from
+// each request's intended send time, so a stalled server shows up as
+// latency instead of as fewer requests sent; failures counted apart; a step
+// the target could not hold is reported saturated, without percentiles.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,15 +22,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/topology"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 func main() {
@@ -120,7 +122,7 @@ func run() error {
 	fmt.Printf("gatewaybench: %s, clones %v, steps %v x %s, up to %d in flight, %d CPUs, gateway trace sampling %s\n\n",
 		*path, clones, steps, *step, *workers, numCPU(), *sample)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "target\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\t")
+	fmt.Fprintln(w, "target\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\tgenerator µs/req\t")
 	results := map[string][]result{}
 	// Interleave targets at each step, so drift in the machine's state
 	// (cache warmth, other load) hits all of them alike.
@@ -138,8 +140,12 @@ func run() error {
 				}
 			}
 			results[t.name] = append(results[t.name], r)
-			fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%.0f\t\n", t.name, rate, r.achieved,
-				ms(r.p50), ms(r.p90), ms(r.p99), r.errors, cpuPerReq(r), r.genCPU*100)
+			lat := fmt.Sprintf("%.2f\t%.2f\t%.2f", ms(r.p50), ms(r.p90), ms(r.p99))
+			if r.saturated {
+				lat = "saturated\t-\t-"
+			}
+			fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%d\t%s\t%.0f\t%.0f\t\n", t.name, rate, r.achieved,
+				lat, r.errors, cpuPerReq(r), r.genCPU*100, r.genUSPerReq)
 		}
 		w.Flush()
 	}
@@ -151,7 +157,7 @@ func run() error {
 	for _, t := range targets {
 		best := result{}
 		for _, r := range results[t.name] {
-			if r.p99 > 50*time.Millisecond || r.errors > 0 || r.achieved < 0.95*float64(r.rate) {
+			if r.saturated || r.p99 > 50*time.Millisecond || r.errors > 0 {
 				break
 			}
 			best = r
@@ -163,7 +169,7 @@ func run() error {
 	for _, t := range targets[1:] {
 		var parts []string
 		for i, r := range results[t.name] {
-			if r.errors == 0 && r.p99 <= 50*time.Millisecond && direct[i].p99 <= 50*time.Millisecond {
+			if r.errors == 0 && !r.saturated && !direct[i].saturated && r.p99 <= 50*time.Millisecond && direct[i].p99 <= 50*time.Millisecond {
 				parts = append(parts, fmt.Sprintf("%d: +%.2f / +%.2f", r.rate, ms(r.p50-direct[i].p50), ms(r.p99-direct[i].p99)))
 			}
 		}
@@ -176,10 +182,12 @@ type result struct {
 	rate          int
 	achieved      float64
 	p50, p90, p99 time.Duration
-	errors        int
+	errors        int64
+	saturated     bool // achieved < 99 % of the rate, or the run stopped: no percentiles
 	proxyCPU      time.Duration
-	genCPU        float64 // share of one step's wall time, all cores
-	ok            int
+	genCPU        float64 // the generator's CPU over one step's wall time, all cores
+	genUSPerReq   float64
+	ok            int64
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -191,70 +199,48 @@ func cpuPerReq(r result) string {
 	return strconv.FormatFloat(float64(r.proxyCPU.Microseconds())/float64(r.ok), 'f', 0, 64)
 }
 
-var client = &http.Client{Transport: &http.Transport{
-	MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute, DisableCompression: true,
-}, Timeout: 5 * time.Second}
+// transport is shared by every step and target: connections stay warm
+// between steps, as a real client's would.
+var transport = engine.NewTransport(4096)
 
-// measure sends rate requests/s for d: request i is due at start + i/rate;
-// a fixed set of workers takes due requests, and latency counts from the
-// due time.
+var client = &http.Client{Transport: transport, Timeout: 5 * time.Second}
+
+// measure sends rate requests/s for d with the load engine (open model,
+// latency from each request's intended send time, failures apart).
 func measure(t target, path string, rate int, d time.Duration, workers int) result {
-	n := int(float64(rate) * d.Seconds())
-	due := make(chan time.Time, n)
-	lat := make([]time.Duration, 0, n)
-	var mu sync.Mutex
-	errs := 0
-	var wg sync.WaitGroup
+	sched, err := engine.NewSchedule([]engine.Stage{{Name: "step", From: float64(rate), To: float64(rate), Duration: d}})
+	if err != nil {
+		panic(err) // rate and d were checked when parsed
+	}
+	next := 0 // the pacer calls Next one call at a time
 	cpu0 := procCPU(t.pids)
-	self0 := selfCPU()
-	start := time.Now().Add(10 * time.Millisecond)
-	var seq sync.Mutex
-	next := 0
-	for range workers {
-		wg.Go(func() {
-			for at := range due {
-				seq.Lock()
-				i := next
-				next++
-				seq.Unlock()
-				url := t.bases[i%len(t.bases)] + fmt.Sprintf(path, 1+i%100)
-				ok := get(url)
-				l := time.Since(at)
-				mu.Lock()
-				if ok {
-					lat = append(lat, l)
-				} else {
-					errs++
-				}
-				mu.Unlock()
-			}
-		})
+	res, err := engine.Run(context.Background(), engine.Config{
+		Schedule: sched, Names: []string{"get"}, MaxWorkers: uint64(workers), Timeout: 5 * time.Second, Transport: transport,
+		Next: func() engine.Request {
+			i := next
+			next++
+			return engine.Request{Method: http.MethodGet, URL: t.bases[i%len(t.bases)] + fmt.Sprintf(path, 1+i%100)}
+		},
+	})
+	if err != nil {
+		panic(err)
 	}
-	gap := time.Second / time.Duration(rate)
-	for i := range n {
-		at := start.Add(time.Duration(i) * gap)
-		if wait := time.Until(at); wait > 0 {
-			time.Sleep(wait)
-		}
-		due <- at
+	st := res.Stages[0]
+	r := result{rate: rate, achieved: st.AchievedRPS, errors: res.Total.Errors, ok: res.Total.Count,
+		saturated: st.Saturated || res.Aborted != "", genUSPerReq: res.Generator.CPUPerRequestUS}
+	if !r.saturated {
+		r.p50, r.p90, r.p99 = dur(res.Total.P50), dur(res.Total.P90), dur(res.Total.P99)
 	}
-	close(due)
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(int(p*float64(len(lat))), len(lat)-1)]
-	}
-	r := result{rate: rate, achieved: float64(len(lat)) / elapsed.Seconds(), p50: pct(.5), p90: pct(.9), p99: pct(.99), errors: errs, ok: len(lat)}
 	if t.pids != nil {
 		r.proxyCPU = procCPU(t.pids) - cpu0
 	}
-	r.genCPU = float64(selfCPU()-self0) / float64(elapsed)
+	if res.WallS > 0 {
+		r.genCPU = res.Generator.CPUSeconds / res.WallS / float64(res.Generator.Cores)
+	}
 	return r
 }
+
+func dur(msec float64) time.Duration { return time.Duration(msec * float64(time.Millisecond)) }
 
 func fetchProfile(adminPort int, d time.Duration, file string) error {
 	secs := max(int(d.Seconds())-1, 1)

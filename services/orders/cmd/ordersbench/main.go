@@ -1,6 +1,7 @@
 // Command ordersbench measures the order pipeline through the gateway at a
-// steady (open-model) rate: accept latency (POST -> 202, measured from the
-// moment each request was due, not when it was sent) and accept->final
+// steady (open-model) rate with the load engine (loadtest/engine): accept
+// latency (POST -> 202, measured from the moment each request was due, not
+// when it was sent) and accept->final
 // latency (the order's own timestamps: created_at at the 202, updated_at at
 // the worker's decision), read back with the long poll.
 //
@@ -21,16 +22,15 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 func main() {
@@ -94,8 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	b := &bench{opts: opts, http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: time.Minute}}}
+	b := &bench{opts: opts, http: &http.Client{Timeout: 15 * time.Second, Transport: engine.NewTransport(2048)}}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -115,22 +114,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%.0f\t\n", rate, s.sent, s.accepted, s.other,
-			ms(pct(s.accept, 50)), ms(pct(s.accept, 99)), ms(pct(s.accept, 100)),
-			ms(pct(s.final, 50)), ms(pct(s.final, 99)), ms(pct(s.final, 100)), s.confirmed, s.rejected, s.pending, s.cpu)
+		accept := fmt.Sprintf("%.1f\t%.1f\t%.1f", s.accept.P50, s.accept.P99, s.accept.Max)
+		if s.saturated {
+			accept = "saturated\t-\t-"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%.0f\t\n", rate, s.sent, s.accepted, s.other,
+			accept, s.final.P50, s.final.P99, s.final.Max, s.confirmed, s.rejected, s.pending, s.cpu)
 		tw.Flush()
 	}
 	return nil
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p/100+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 func (b *bench) call(ctx context.Context, method, path, token string, body any, out any) (int, error) {
@@ -199,15 +191,10 @@ func (b *bench) setup(ctx context.Context) error {
 
 type result struct {
 	sent, accepted, other        int
-	accept, final                []time.Duration
+	accept, final                engine.Summary // milliseconds
+	saturated                    bool           // the step's 202s fell below 99 % of its rate
 	confirmed, rejected, pending int
 	cpu                          float64
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type placed struct {
@@ -215,57 +202,60 @@ type placed struct {
 	token string
 }
 
-// step sends rate orders/s for the duration on an open model: request i is
-// due at start + i/rate whatever happened to the earlier ones, and its
-// latency is counted from then.
+// step sends rate orders/s for the duration with the load engine (open
+// model: request i is due at i/rate whatever happened to the earlier ones,
+// and its latency is counted from then; failures apart), then reads every
+// accepted order back with the long poll.
 func (b *bench) step(ctx context.Context, rate int, duration time.Duration) (result, error) {
 	var (
-		res      result
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		orders   []placed
-		inFlight = make(chan struct{}, b.opts.maxFlight)
+		res    result
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		orders []placed
 	)
-	n := int(duration.Seconds() * float64(rate))
-	cpu0, wall0 := cpuTime(), time.Now()
-	start := time.Now().Add(50 * time.Millisecond)
-	for i := range n {
-		due := start.Add(time.Duration(float64(i) * float64(time.Second) / float64(rate)))
-		if d := time.Until(due); d > 0 {
-			select {
-			case <-ctx.Done():
-				return res, ctx.Err()
-			case <-time.After(d):
-			}
-		}
-		select {
-		case inFlight <- struct{}{}:
-		default:
-			return res, fmt.Errorf("%d requests in flight at %d/s: the system (or this generator) cannot keep up; lower the rate", b.opts.maxFlight, rate)
-		}
-		res.sent++
-		wg.Go(func() {
-			defer func() { <-inFlight }()
-			tok := b.tokens[i%len(b.tokens)]
-			lines := []map[string]any{{"product_id": b.products[rand.IntN(len(b.products))], "quantity": 1 + rand.IntN(3)}}
+	sched, err := engine.NewSchedule([]engine.Stage{{Name: "step", From: float64(rate), To: float64(rate), Duration: duration}})
+	if err != nil {
+		return res, err
+	}
+	i := 0 // the pacer calls Next one call at a time
+	r, err := engine.Run(ctx, engine.Config{
+		Schedule: sched, Names: []string{"place order"}, MaxWorkers: uint64(b.opts.maxFlight), Timeout: 15 * time.Second,
+		Transport: b.http.Transport,
+		KeepBody:  func(int) bool { return true },
+		Next: func() engine.Request {
+			tok := strconv.Itoa(i % len(b.tokens))
+			body, _ := json.Marshal(map[string]any{"items": []map[string]any{{"product_id": b.products[rand.IntN(len(b.products))], "quantity": 1 + rand.IntN(3)}}})
+			req := engine.Request{Method: http.MethodPost, URL: b.opts.gateway + "/api/orders", Body: body, Tag: tok,
+				Header: http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + b.tokens[i%len(b.tokens)]}}}
+			i++
+			return req
+		},
+		OnResult: func(r engine.Response) {
 			var o struct{ ID string }
-			code, err := b.call(ctx, http.MethodPost, "/api/orders", tok, map[string]any{"items": lines}, &o)
-			lat := time.Since(due)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil || code != http.StatusAccepted {
-				res.other++
+			if r.Failed || r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &o) != nil {
 				return
 			}
-			res.accepted++
-			res.accept = append(res.accept, lat)
-			orders = append(orders, placed{o.ID, tok})
-		})
+			n, _ := strconv.Atoi(r.Tag)
+			mu.Lock()
+			orders = append(orders, placed{o.ID, b.tokens[n]})
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		return res, err
 	}
-	wg.Wait()
-	res.cpu = 100 * float64(cpuTime()-cpu0) / float64(time.Since(wall0)) / 2 // of the machine's 2 cores
+	if r.Aborted != "" {
+		return res, fmt.Errorf("at %d/s: %s", rate, r.Aborted)
+	}
+	res.sent = int(r.Generator.Sent)
+	res.accepted = len(orders)
+	res.other = res.sent - res.accepted
+	res.accept = r.Total
+	res.saturated = r.Stages[0].Saturated
+	res.cpu = 100 * r.Generator.CPUShare
 	// Read every order back with the long poll; the order's own timestamps
 	// give accept -> final.
+	final := engine.NewLatencies()
 	sem := make(chan struct{}, 32)
 	for _, p := range orders {
 		sem <- struct{}{}
@@ -288,12 +278,11 @@ func (b *bench) step(ctx context.Context, rate int, duration time.Duration) (res
 				} else {
 					res.rejected++
 				}
-				res.final = append(res.final, o.UpdatedAt.Sub(o.CreatedAt))
+				final.Record(o.UpdatedAt.Sub(o.CreatedAt))
 			}
 		})
 	}
 	wg.Wait()
-	slices.Sort(res.accept)
-	slices.Sort(res.final)
+	res.final = final.Summary()
 	return res, nil
 }
