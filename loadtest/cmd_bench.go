@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,7 +32,8 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	f.register(fs)
 	only := fs.String("only", "", "comma-separated experiments to run (default all)")
 	tools := fs.String("tools", "gateway,catalog", `the other issues' benchmarks to run too: "gateway" (vs nginx), "catalog" (read path); "" for none`)
-	doc := fs.String("doc", filepath.Join(moduleRoot(), "docs", "benchmarks.md"), "the file whose generated block is rewritten")
+	doc := fs.String("doc", filepath.Join(moduleRoot(), "docs", "benchmarks.md"), "the file whose generated blocks are rewritten")
+	recordPath := fs.String("record", filepath.Join(moduleRoot(), "docs", "benchmarks.json"), "the JSON record of the latest results, which the doc is rendered from")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,10 +60,21 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		benches = append(benches, toolBenches()[i])
 	}
-	started := time.Now()
-	outs, err := runExperiments(ctx, list, f, getenv, stdout)
+	rec, err := readRecord(*recordPath)
 	if err != nil {
 		return err
+	}
+	started := time.Now()
+	var failed []string
+	outs, err := runExperiments(ctx, list, f, getenv, stdout)
+	if err != nil && ctx.Err() != nil {
+		return err
+	}
+	for _, o := range outs {
+		rec.Experiments[o.Name] = &recordedOutcome{runInfo: newRunInfo(o.Command, o.Passed), Outcome: o}
+		if !o.Passed {
+			failed = append(failed, o.Name)
+		}
 	}
 	// The order pipeline: accept latency and accept -> final status.
 	sc, err := scenario.Load(scenarioPath("checkout"))
@@ -71,8 +83,15 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	co := common{stack: f.stack, traces: 0, quiet: !f.progress, rateScale: 1, durScale: f.durScale, out: f.out}
 	checkout, err := runScenario(ctx, sc, co, 0, getenv, stdout)
-	if err != nil {
-		return err
+	switch {
+	case err != nil:
+		fmt.Fprintf(stdout, "checkout: %v\n", err)
+		failed = append(failed, "checkout")
+	default:
+		rec.Checkout = &recordedReport{runInfo: newRunInfo("go run ./loadtest run checkout", checkout.Passed), Report: checkout}
+		if !checkout.Passed {
+			failed = append(failed, "checkout")
+		}
 	}
 	if err := writeExperimentReports(outs, f.out, stdout); err != nil {
 		return err
@@ -83,16 +102,57 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	for _, t := range benches {
 		t.run(ctx, absStack(stack), stdout)
+		rt := &recordedTool{runInfo: newRunInfo(t.command(), t.err == nil), Title: t.title, Output: t.output}
+		if t.err != nil {
+			rt.Error = t.err.Error()
+			failed = append(failed, t.name)
+		}
+		rec.Tools[t.name] = rt
 	}
-	block := benchMarkdown(outs, checkout, benches, started, f.durScale)
-	if err := replaceBlock(*doc, block); err != nil {
+	if err := rec.write(*recordPath); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote the generated block of %s\n", *doc)
+	if err := replaceSummary(*doc, summaryMarkdown(rec)); err != nil {
+		return err
+	}
+	if err := replaceBlock(*doc, benchMarkdown(rec, started, f.durScale)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s and the generated blocks of %s\n", *recordPath, *doc)
+	if len(failed) > 0 {
+		return fmt.Errorf("not as expected: %s (see their verdicts)", strings.Join(failed, ", "))
+	}
 	return nil
 }
 
-func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, tools []*toolBench, started time.Time, durScale float64) string {
+// recorded turns the record back into the outcomes, checkout and tools the
+// doc prints, in the order bench runs them.
+func (r *benchRecord) recorded() ([]*experiment.Outcome, *report.Report, []*toolBench) {
+	var outs []*experiment.Outcome
+	for _, e := range experiment.All() {
+		if ro := r.Experiments[e.Name]; ro != nil && ro.Outcome != nil {
+			outs = append(outs, ro.Outcome)
+		}
+	}
+	var checkout *report.Report
+	if r.Checkout != nil {
+		checkout = r.Checkout.Report
+	}
+	var tools []*toolBench
+	for _, t := range toolBenches() {
+		if rt := r.Tools[t.name]; rt != nil {
+			t.output = rt.Output
+			if rt.Error != "" {
+				t.err = errors.New(rt.Error)
+			}
+			tools = append(tools, t)
+		}
+	}
+	return outs, checkout, tools
+}
+
+func benchMarkdown(rec *benchRecord, started time.Time, durScale float64) string {
+	outs, checkout, tools := rec.recorded()
 	m := report.ThisMachine()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n## Load-test experiments (issue 7)\n\n", benchBegin)
@@ -100,9 +160,9 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, tools []
 	b.WriteString("Every number is open-model: requests are sent at a fixed arrival rate whatever the stack does, and latency is measured from each request's *intended* send time. ")
 	b.WriteString("A stage that achieved less than 99 % of its target rate is saturated and counts for no capacity. ")
 	b.WriteString("These machines are shared and noisy: read the **ratios**, not the absolute times.\n\n")
-	fmt.Fprintf(&b, "- run: %s, took %s%s\n", started.Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second), scaleNote(durScale))
+	fmt.Fprintf(&b, "- last run: %s, took %s%s; each experiment below names its own run in the summary\n", started.Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second), scaleNote(durScale))
 	fmt.Fprintf(&b, "- machine: %d cores, %s, %s/%s, %s, load average at the end %s\n", m.Cores, orDefault(m.CPU, "unknown CPU"), m.OS, m.Arch, m.GoVersion, loadAvg())
-	fmt.Fprintf(&b, "- code: %s\n", gitDescribe())
+	fmt.Fprintf(&b, "- code: `%s`\n", gitDescribeDirty())
 	if len(outs) > 0 {
 		fmt.Fprintf(&b, "- trace sampling: %s; lower it with `OTEL_TRACES_SAMPLER_ARG=0.1 make run`\n", outs[0].Sampling)
 	}
@@ -238,12 +298,4 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-func gitDescribe() string {
-	out, err := exec.Command("git", "-C", moduleRoot(), "log", "-1", "--format=%h %s").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return "`" + strings.TrimSpace(string(out)) + "`"
 }

@@ -16,6 +16,28 @@ type Manifest struct {
 	Supervisor int                 `json:"supervisor_pid"`
 	Components []ManifestComponent `json:"components"`
 	Endpoints  Endpoints           `json:"endpoints"`
+	CPUQuota   ManifestCPUQuota    `json:"cpu_quota"`
+}
+
+// ManifestCPUQuota says whether the stack's clones run under CPU quotas.
+type ManifestCPUQuota struct {
+	Enforced bool   `json:"enforced"`
+	Cgroup   string `json:"cgroup,omitempty"` // the stack's cgroup, parent of each clone's
+	Reason   string `json:"reason,omitempty"` // why not, when not enforced
+}
+
+// RequireCPUQuotas fails, with the supervisor's reason, when the clones run
+// without CPU quotas: a measurement of capacity must not report numbers
+// from clones that may use the whole machine.
+func (m *Manifest) RequireCPUQuotas() error {
+	if m.CPUQuota.Enforced {
+		return nil
+	}
+	reason := m.CPUQuota.Reason
+	if reason == "" {
+		reason = "the stack's supervisor did not record any (started by an older stackctl?)"
+	}
+	return fmt.Errorf("this stack's clones run without CPU quotas, so a capacity measured on it means nothing: %s", reason)
 }
 
 // ManifestComponent is one running process.
@@ -24,6 +46,10 @@ type ManifestComponent struct {
 	Kind  Kind           `json:"kind"`
 	Ports map[string]int `json:"ports"`
 	Log   string         `json:"log"`
+	// CPUs is the CPU quota, in cores, the clone starts with (0: none).
+	// A start with --cpus may differ; the process's own
+	// process_cpu_quota_cores gauge says what holds now.
+	CPUs float64 `json:"cpus,omitempty"`
 }
 
 // Endpoints are the addresses clients need, ready to use.

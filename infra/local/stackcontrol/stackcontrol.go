@@ -19,11 +19,25 @@ import (
 // Socket is where the supervisor of the stack kept in stateDir listens.
 func Socket(stateDir string) string { return filepath.Join(stateDir, "run", "control.sock") }
 
+// Options change one start or scale-out of a service.
+type Options struct {
+	Env []string // K=V on top of the service's usual environment
+	// CPUs is the CPU quota of a catalog, orders or worker clone for this
+	// start, in cores ("0.5"; "0" runs it unbounded); "" keeps the
+	// configured one (CATALOG_CPUS, ...).
+	CPUs string
+}
+
 // Send asks the supervisor of the stack in stateDir to do action (stop,
 // kill, start, scale-out, scale-in) to name (a component, or for scaling a
 // service such as "catalog"). env (K=V) goes on top of a service's usual
 // environment, for that start only. It returns the supervisor's answer.
 func Send(ctx context.Context, stateDir, action, name string, env ...string) (string, error) {
+	return Do(ctx, stateDir, action, name, Options{Env: env})
+}
+
+// Do is Send with every option of a start.
+func Do(ctx context.Context, stateDir, action, name string, o Options) (string, error) {
 	sock := Socket(stateDir)
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -32,8 +46,15 @@ func Send(ctx context.Context, stateDir, action, name string, env ...string) (st
 	}}
 	defer client.CloseIdleConnections()
 	u := "http://stackctl/components/" + url.PathEscape(name) + "/" + url.PathEscape(action)
-	if len(env) > 0 {
-		u += "?" + url.Values{"env": env}.Encode()
+	q := url.Values{}
+	if len(o.Env) > 0 {
+		q["env"] = o.Env
+	}
+	if o.CPUs != "" {
+		q.Set("cpus", o.CPUs)
+	}
+	if len(q) > 0 {
+		u += "?" + q.Encode()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
