@@ -122,6 +122,10 @@ type prober struct {
 	hold   time.Duration
 	warm   time.Duration
 	bound  time.Duration
+	// precision ends a bisection when the bracket is this narrow (0: 5 %).
+	precision float64
+	// skipLowLoad leaves out the low-load latency trial.
+	skipLowLoad bool
 	// try runs one trial; nil means trial. Tests put a model here.
 	try func(ctx context.Context, rate float64) (Trial, error)
 }
@@ -180,7 +184,8 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 // growing by step when a previous repeat gave a start) until a rate fails,
 // halving until one holds, then bisecting until the bracket is within 5 %.
 func (p *prober) bisect(ctx context.Context, start, step float64) (CapacityRun, error) {
-	const precision, maxTrials, floor = 0.05, 12, 5
+	const maxTrials, floor = 12, 5
+	precision := cmp.Or(p.precision, 0.05)
 	var run CapacityRun
 	lo, hi := 0.0, math.Inf(1)
 	rate := start
@@ -243,7 +248,7 @@ func (p *prober) measureCapacities(ctx context.Context, configs []capacityConfig
 				return nil, err
 			}
 		}
-		if st.LowLoad == nil {
+		if st.LowLoad == nil && !p.skipLowLoad {
 			low, err := p.run(ctx, lowLoadRPS)
 			if err != nil {
 				return nil, err
