@@ -34,8 +34,16 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	tools := fs.String("tools", "gateway,catalog", `the other issues' benchmarks to run too: "gateway" (vs nginx), "catalog" (read path); "" for none`)
 	doc := fs.String("doc", filepath.Join(moduleRoot(), "docs", "benchmarks.md"), "the file whose generated blocks are rewritten")
 	recordPath := fs.String("record", filepath.Join(moduleRoot(), "docs", "benchmarks.json"), "the JSON record of the latest results, which the doc is rendered from")
+	renderOnly := fs.Bool("render", false, "run nothing: render docs/benchmarks.md from the record as it is")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *renderOnly {
+		rec, err := readRecord(*recordPath)
+		if err != nil {
+			return err
+		}
+		return renderDoc(rec, *doc, time.Now(), f.durScale, stdout)
 	}
 	list := experiment.All()
 	if *only != "" {
@@ -112,18 +120,37 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	if err := rec.write(*recordPath); err != nil {
 		return err
 	}
-	if err := replaceSummary(*doc, summaryMarkdown(rec)); err != nil {
+	if err := renderDoc(rec, *doc, started, f.durScale, stdout); err != nil {
 		return err
 	}
-	if err := replaceBlock(*doc, benchMarkdown(rec, started, f.durScale)); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s and the generated blocks of %s\n", *recordPath, *doc)
 	if len(failed) > 0 {
 		return fmt.Errorf("not as expected: %s (see their verdicts)", strings.Join(failed, ", "))
 	}
 	return nil
 }
+
+// renderDoc writes the summary and the generated section of doc from the
+// record, and the knee's plot beside it.
+func renderDoc(rec *benchRecord, doc string, started time.Time, durScale float64, stdout io.Writer) error {
+	if ro := rec.Experiments["knee"]; ro != nil && ro.Outcome != nil {
+		if svg := ro.Outcome.KneeChart(); svg != "" {
+			if err := os.WriteFile(filepath.Join(filepath.Dir(doc), kneeSVG), []byte(svg+"\n"), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	if err := replaceSummary(doc, summaryMarkdown(rec)); err != nil {
+		return err
+	}
+	if err := replaceBlock(doc, benchMarkdown(rec, started, durScale)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the generated blocks of %s from its record\n", doc)
+	return nil
+}
+
+// kneeSVG is the knee's latency-against-throughput plot, beside the doc.
+const kneeSVG = "benchmarks-knee.svg"
 
 // recorded turns the record back into the outcomes, checkout and tools the
 // doc prints, in the order bench runs them.
@@ -205,6 +232,12 @@ func benchMarkdown(rec *benchRecord, started time.Time, durScale float64) string
 		}
 		if o.Verdict != "" {
 			fmt.Fprintf(&b, "\n```\n%s\n```\n", strings.TrimRight(o.Verdict, "\n"))
+		}
+		if o.Name == "knee" && o.KneeChart() != "" {
+			fmt.Fprintf(&b, "\n![latency against achieved throughput](%s)\n", kneeSVG)
+		}
+		if !o.Passed {
+			fmt.Fprintf(&b, "\n**Not as expected:** %s\n", strings.Join(o.Failures, "; "))
 		}
 		b.WriteString("\n")
 	}
