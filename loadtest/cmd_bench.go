@@ -211,6 +211,18 @@ func benchMarkdown(rec *benchRecord, started time.Time, durScale float64) string
 	b.WriteString("\n")
 	for _, o := range outs {
 		fmt.Fprintf(&b, "### %s\n\n%s\n\n", o.Name, o.Question)
+		if bisected(o) {
+			// The capacity experiments' tables are in their verdict.
+			fmt.Fprintf(&b, "```\n%s\n```\n", strings.TrimRight(o.Verdict, "\n"))
+			if o.Name == "knee" && o.KneeChart() != "" {
+				fmt.Fprintf(&b, "\n![latency against achieved throughput](%s)\n", kneeSVG)
+			}
+			if !o.Passed {
+				fmt.Fprintf(&b, "\n**Not as expected:** %s\n", strings.Join(o.Failures, "; "))
+			}
+			b.WriteString("\n")
+			continue
+		}
 		b.WriteString("| configuration | target/s | achieved/s | highest rate held/s | p50 ms | p99 ms | errors | generator CPU | generator off target (worst 5 s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range o.Rows {
 			if r.Skipped != "" {
@@ -232,9 +244,6 @@ func benchMarkdown(rec *benchRecord, started time.Time, durScale float64) string
 		}
 		if o.Verdict != "" {
 			fmt.Fprintf(&b, "\n```\n%s\n```\n", strings.TrimRight(o.Verdict, "\n"))
-		}
-		if o.Name == "knee" && o.KneeChart() != "" {
-			fmt.Fprintf(&b, "\n![latency against achieved throughput](%s)\n", kneeSVG)
 		}
 		if !o.Passed {
 			fmt.Fprintf(&b, "\n**Not as expected:** %s\n", strings.Join(o.Failures, "; "))
@@ -263,6 +272,17 @@ func benchMarkdown(rec *benchRecord, started time.Time, durScale float64) string
 	return b.String()
 }
 
+// bisected is true for an experiment whose rows are capacities found by
+// bisection or a knee sweep, not one run per configuration.
+func bisected(o *experiment.Outcome) bool {
+	for _, r := range o.Rows {
+		if r.CapacityStat != nil || len(r.Knee) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func servedFrom(m map[string]int64) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -274,6 +294,12 @@ func servedFrom(m map[string]int64) string {
 func metricValue(m experiment.Metric, r experiment.Row) string {
 	switch m {
 	case experiment.Capacity:
+		if st := r.CapacityStat; st != nil {
+			return fmt.Sprintf("median %.0f/s held (%.0f–%.0f over %d runs)", st.Median, st.Min, st.Max, len(st.Runs))
+		}
+		if len(r.Knee) > 0 {
+			return fmt.Sprintf("%.0f/s held at most, over %d rates", r.Capacity, len(r.Knee))
+		}
 		if r.Saturated == 0 {
 			return fmt.Sprintf("≥ %.0f/s held (never saturated: the sweep's top; the ratio says nothing)", r.Capacity)
 		}
