@@ -54,9 +54,8 @@ func newCPUMeter(targets []meterTarget) (*cpuMeter, error) {
 // resolve finds the processes behind each target's ports; call it again
 // after clones were restarted.
 func (m *cpuMeter) resolve() error {
-	// NetTCP is deprecated in favour of netlink sockets; /proc/net/tcp is
-	// all this needs and brings no dependency.
-	tcp, err := m.fs.NetTCP() //nolint:staticcheck
+	//lint:ignore SA1019 netlink sockets would bring a dependency; /proc/net/tcp is all this needs.
+	tcp, err := m.fs.NetTCP()
 	if err != nil {
 		return fmt.Errorf("reading /proc/net/tcp: %w", err)
 	}
