@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
+	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/loadtest/engine"
 	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
 )
@@ -414,7 +415,8 @@ func newProber(ctx context.Context, s *Stack, opt Options) (*prober, error) {
 	targets := []meterTarget{{name: "generator", pid: os.Getpid()}}
 	for _, c := range s.M.Components {
 		switch {
-		case c.Name == "gateway", strings.HasPrefix(c.Name, "pg-catalog"), strings.HasPrefix(c.Name, "memcached"):
+		// Jaeger too: at a sampling ratio of 1 it ingests a trace per request.
+		case c.Name == topology.Gateway, c.Name == topology.JaegerAllInOne, strings.HasPrefix(c.Name, "pg-catalog"), strings.HasPrefix(c.Name, "memcached"):
 			var ports []int
 			for _, p := range c.Ports {
 				ports = append(ports, p)
