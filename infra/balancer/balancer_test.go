@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scaleshop/scaleshop/infra/cpuquota"
 )
 
 // clock is a fake time source tests move by hand.
@@ -493,5 +495,40 @@ func TestARefusedProbeMarksAMemberDownAtOnce(t *testing.T) {
 	p.checkOnce(context.Background(), &http.Client{})
 	if m := p.Get(failing.URL); m == nil || m.Healthy() {
 		t.Error("two failed probes in a row did not mark the member down")
+	}
+}
+
+func TestProbesLearnEachMembersCPUQuota(t *testing.T) {
+	var quota atomic.Value
+	quota.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if q := quota.Load().(string); q != "" {
+			w.Header().Set(cpuquota.Header, q)
+		}
+	}))
+	defer srv.Close()
+	p, err := NewPool("test", []string{srv.URL}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := func() *float64 { return p.Status().Members[0].CPUQuotaCores }
+	p.checkOnce(context.Background(), srv.Client())
+	if q := shown(); q != nil {
+		t.Fatalf("a member that reports no quota shows %v, want null", *q)
+	}
+	for _, tc := range []struct {
+		header string
+		want   float64
+	}{
+		{"0.5", 0.5},
+		{"0", 0},       // reports none: unbounded
+		{"lots", 0},    // malformed: the last good answer stands
+		{"1.25", 1.25}, // restarted with --cpus
+	} {
+		quota.Store(tc.header)
+		p.checkOnce(context.Background(), srv.Client())
+		if q := shown(); q == nil || *q != tc.want {
+			t.Errorf("after a probe answered %s: %q, the pool shows %v, want %v", cpuquota.Header, tc.header, q, tc.want)
+		}
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/scaleshop/scaleshop/infra/cpuquota"
 )
 
 // CheckHealth probes every member's health path each HealthInterval until
@@ -82,10 +85,23 @@ func (p *Pool) probe(ctx context.Context, client *http.Client, m *Member) error 
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	resp.Body.Close()
+	m.recordCPUQuota(resp.Header.Get(cpuquota.Header))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %s", m.URL, resp.Status)
 	}
 	return nil
+}
+
+// recordCPUQuota keeps the quota a probe's answer reported; an answer
+// without one (a member that does not say) changes nothing.
+func (m *Member) recordCPUQuota(header string) {
+	cores, err := strconv.ParseFloat(header, 64)
+	if header == "" || err != nil || cores < 0 {
+		return
+	}
+	m.mu.Lock()
+	m.cpuQuota, m.cpuQuotaKnown = cores, true
+	m.mu.Unlock()
 }
 
 // MemberStatus is one member as an admin API shows it.
@@ -102,6 +118,9 @@ type MemberStatus struct {
 	Failures   int64   `json:"failures"`
 	Ejections  int64   `json:"ejections"`
 	EjectedFor string  `json:"ejected_for,omitempty"` // time left, when ejected
+	// CPUQuotaCores is the CPU quota the member reports on its readiness
+	// answer (0: none); null until it has reported one.
+	CPUQuotaCores *float64 `json:"cpu_quota_cores"`
 }
 
 // PoolStatus is a pool as an admin API shows it.
@@ -130,6 +149,10 @@ func (m *Member) status(now time.Time) MemberStatus {
 		Healthy: m.healthy.Load(), Ejected: m.Ejected(), Draining: m.draining.Load(),
 		InFlight: m.inFlight.Load(), LatencyMS: float64(int64(lat*1e6)) / 1e3,
 		Requests: m.requests, Failures: m.failures, Ejections: m.ejectTotal,
+	}
+	if m.cpuQuotaKnown {
+		cores := m.cpuQuota // a copy: the answer is encoded after the lock is released
+		s.CPUQuotaCores = &cores
 	}
 	m.mu.Unlock()
 	if until := m.ejectedUntilNano.Load(); until != 0 {

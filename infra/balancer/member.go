@@ -32,6 +32,9 @@ type Member struct {
 	failures    int64
 	ejectTotal  int64
 	readmitted  time.Time
+
+	cpuQuota      float64 // cores, as the member's last probe answer said
+	cpuQuotaKnown bool
 }
 
 func newMember(u *url.URL, source string, p *Pool) *Member {

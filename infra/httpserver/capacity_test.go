@@ -205,31 +205,6 @@ func TestCapacityCancelledRequestStopsWaiting(t *testing.T) {
 			t.Errorf("after a cancelled wait the next request got %d, want 200 (no slot leaked)", rec.Code)
 		}
 	})
-	t.Run("during the service time", func(t *testing.T) {
-		l := newLimited(t, Capacity{MaxConcurrency: 1, ServiceTime: time.Minute, MaxQueue: 1, QueueTimeout: time.Second})
-		ctx, cancel := context.WithCancel(context.Background())
-		slow := l.serve(ctx, "/quick")
-		eventually(t, "the request to hold its slot", func() bool { return l.metric(t, "http_server_in_flight_requests", "") == 1 })
-		cancel()
-		receive(t, slow) // a minute of service time, ended by the client
-		eventually(t, "the slot released", func() bool { return l.metric(t, "http_server_in_flight_requests", "") == 0 })
-	})
-}
-
-func TestCapacityServiceTimeHoldsTheSlot(t *testing.T) {
-	const service = 40 * time.Millisecond
-	l := newLimited(t, Capacity{MaxConcurrency: 1, ServiceTime: service, MaxQueue: 4, QueueTimeout: time.Second})
-	start := time.Now()
-	a, b := l.serve(context.Background(), "/quick"), l.serve(context.Background(), "/quick")
-	for _, ch := range []<-chan *httptest.ResponseRecorder{a, b} {
-		if rec := receive(t, ch); rec.Code != http.StatusOK {
-			t.Fatalf("status %d, want 200", rec.Code)
-		}
-	}
-	// One slot and 40 ms each: two requests take at least 80 ms in all.
-	if took := time.Since(start); took < 2*service {
-		t.Errorf("two requests through one 40 ms slot took %s, want >= %s", took, 2*service)
-	}
 }
 
 func TestCapacityOffByDefault(t *testing.T) {
@@ -250,12 +225,15 @@ func TestReadCapacity(t *testing.T) {
 		wantErr bool
 	}{
 		{"unset is off", nil, Capacity{QueueTimeout: time.Second}, false},
-		{"limit and service time", map[string]string{"HTTP_MAX_CONCURRENCY": "4", "HTTP_SERVICE_TIME": "5ms"},
-			Capacity{MaxConcurrency: 4, ServiceTime: 5 * time.Millisecond, MaxQueue: 16, QueueTimeout: time.Second}, false},
+		{"a limit", map[string]string{"HTTP_MAX_CONCURRENCY": "4"},
+			Capacity{MaxConcurrency: 4, MaxQueue: 16, QueueTimeout: time.Second}, false},
 		{"explicit queue", map[string]string{"HTTP_MAX_CONCURRENCY": "2", "HTTP_MAX_QUEUE": "0", "HTTP_QUEUE_TIMEOUT": "200ms"},
 			Capacity{MaxConcurrency: 2, QueueTimeout: 200 * time.Millisecond}, false},
 		{"not a number", map[string]string{"HTTP_MAX_CONCURRENCY": "four"}, Capacity{}, true},
 		{"negative", map[string]string{"HTTP_MAX_CONCURRENCY": "-1"}, Capacity{}, true},
+		{"negative queue", map[string]string{"HTTP_MAX_CONCURRENCY": "2", "HTTP_MAX_QUEUE": "-1"}, Capacity{}, true},
+		{"no queue timeout", map[string]string{"HTTP_MAX_CONCURRENCY": "2", "HTTP_QUEUE_TIMEOUT": "0s"}, Capacity{}, true},
+		{"bad queue timeout", map[string]string{"HTTP_QUEUE_TIMEOUT": "soon"}, Capacity{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := config.New(func(k string) string { return tc.env[k] })
@@ -267,23 +245,5 @@ func TestReadCapacity(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestCapacityFromEnv(t *testing.T) {
-	for _, tc := range []struct {
-		value string
-		want  float64
-	}{{"4", 4}, {"lots", 0}} {
-		reg := prometheus.NewRegistry()
-		tel := &telemetry.Telemetry{Logger: telemetry.NewLogger(io.Discard, "t", "t"), Registry: reg}
-		NewEngine(tel, CapacityFromEnv(func(k string) string {
-			return map[string]string{"HTTP_MAX_CONCURRENCY": tc.value}[k]
-		}))
-		l := &limited{reg: reg}
-		// A malformed value is logged and leaves the limit off; the gauge says so.
-		if got := l.metric(t, "http_server_concurrency_limit", ""); got != tc.want {
-			t.Errorf("HTTP_MAX_CONCURRENCY=%s: limit gauge %v, want %v", tc.value, got, tc.want)
-		}
 	}
 }

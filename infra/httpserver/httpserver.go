@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/scaleshop/scaleshop/infra/cpuquota"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 )
@@ -27,15 +28,12 @@ import (
 // NewEngine returns a gin engine in release mode without gin's per-request
 // stdout logger (it is synchronous and dominates CPU under load), with
 // tracing, RED metrics and recovery installed in that order, then the
-// capacity limit when an option turns it on (WithCapacity, CapacityFromEnv):
+// capacity limit when an option turns it on (WithCapacity):
 // its queueing and 503s show in the traces and the RED metrics.
 func NewEngine(tel *telemetry.Telemetry, opts ...Option) *gin.Engine {
 	var o engineOptions
 	for _, opt := range opts {
 		opt(&o)
-	}
-	if o.err != nil {
-		tel.Logger.Error("capacity limit ignored: bad setting", "err", o.err)
 	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -143,6 +141,11 @@ func MountHealth(r *gin.Engine, reg *prometheus.Registry, timeout time.Duration,
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
 	r.GET("/readyz", func(c *gin.Context) {
+		// The balancers that probe this learn how big a machine the member
+		// is from the answer they already fetch.
+		if q, err := cpuquota.Of(0); err == nil {
+			c.Header(cpuquota.Header, strconv.FormatFloat(q.Cores, 'f', -1, 64))
+		}
 		ctx, cancel := context.WithTimeout(c.Request.Context(), timeout)
 		defer cancel()
 		status, failures := http.StatusOK, gin.H{}

@@ -1,6 +1,6 @@
 // Package lifecycle is the one main() every scaleshop binary shares: a GC
-// target sized for small heaps, run until SIGINT or SIGTERM, then exit
-// once, non-zero on error.
+// target sized for small heaps, as many Ps as its CPU quota has cores, run
+// until SIGINT or SIGTERM, then exit once, non-zero on error.
 package lifecycle
 
 import (
@@ -9,8 +9,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/scaleshop/scaleshop/infra/cpuquota"
 )
 
 // RunFunc is a binary's whole life: read config through getenv, start, and
@@ -29,6 +32,15 @@ const GCPercent = 400
 func Main(name string, run RunFunc) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(GCPercent)
+	}
+	// A clone with half a core runs one P, not the two Go would give it;
+	// telemetry.Setup logs what it runs with. GOMAXPROCS set by hand wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		if q, err := cpuquota.Of(0); err == nil {
+			if n := cpuquota.GOMAXPROCSFor(q); n > 0 {
+				runtime.GOMAXPROCS(n)
+			}
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Getenv, os.Stdout)

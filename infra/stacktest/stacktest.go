@@ -11,6 +11,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -141,6 +142,32 @@ func (s *Stack) Start(t testing.TB, name string) { s.control(t, "start", name) }
 // ScaleOut starts one more clone of service (e.g. "catalog"), in the
 // gateway's pool once ready; ScaleIn drains and stops the newest extra one.
 func (s *Stack) ScaleOut(t testing.TB, service string) { s.control(t, "scale-out", service) }
+
+// ScaleOutWith is ScaleOut with options for that start (a CPU quota, extra
+// environment).
+func (s *Stack) ScaleOutWith(t testing.TB, service string, o stackcontrol.Options) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := stackcontrol.Do(ctx, s.StateDir, "scale-out", service, o); err != nil {
+		t.Fatalf("scale-out %s: %v", service, err)
+	}
+}
+
+// Pid is the process id of a running component (or a clone scale-out
+// started), from the pid file its supervisor keeps.
+func (s *Stack) Pid(t testing.TB, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.StateDir, "run", name+".pid"))
+	if err != nil {
+		t.Fatalf("%s runs under no pid file of this stack: %v", name, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("pid file of %s: %v", name, err)
+	}
+	return pid
+}
 
 // ScaleIn undoes ScaleOut.
 func (s *Stack) ScaleIn(t testing.TB, service string) { s.control(t, "scale-in", service) }

@@ -161,6 +161,18 @@ func TestComposeGoServicesMatchNativeClones(t *testing.T) {
 			if id, ok := svc.Environment["SERVICE_INSTANCE_ID"]; ok && replicas > 1 {
 				t.Errorf("%s sets SERVICE_INSTANCE_ID=%q, which every one of its %d replicas would share", binary, id, replicas)
 			}
+
+			// Each clone is the same small machine in both stacks.
+			var wantCPUs float64
+			if CPUsEnv(binary) != "" {
+				wantCPUs = clones[0].CPUs
+			}
+			switch {
+			case svc.CPUs == nil && wantCPUs > 0:
+				t.Errorf("%s has no cpus:, want %v (the CPU quota of %s in Native())", binary, wantCPUs, clones[0].Name)
+			case svc.CPUs != nil && *svc.CPUs != wantCPUs:
+				t.Errorf("%s has cpus: %v, want %v (the CPU quota of %s in Native(); 0 means none)", binary, *svc.CPUs, wantCPUs, clones[0].Name)
+			}
 		})
 	}
 }
@@ -512,6 +524,7 @@ type composeService struct {
 	Healthcheck   *composeHealthcheck `yaml:"healthcheck"`
 	DependsOn     composeDependsOn    `yaml:"depends_on"`
 	Scale         *int                `yaml:"scale"`
+	CPUs          *float64            `yaml:"cpus"`
 	Deploy        struct {
 		Replicas *int `yaml:"replicas"`
 	} `yaml:"deploy"`

@@ -6,6 +6,7 @@ package topology
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Kind says what runs a component.
@@ -34,6 +35,26 @@ type Component struct {
 	Binary    string // Go services: the cmd under this module ("catalog", "orders", "worker", "gateway")
 	Ports     []Port
 	DependsOn []string
+	// CPUs is the CPU quota, in cores, that the component's clone runs
+	// under by default (CPUsEnv overrides it); 0: unbounded.
+	CPUs float64
+}
+
+// DefaultCloneCPUs is the CPU quota of every catalog, orders API and worker
+// clone: each is a small machine of its own, so adding a clone adds real
+// capacity until the shared machine runs out. docs/architecture.md says
+// why half a core, and docker-compose.yml gives each clone the same
+// `cpus:` (a test holds it to this).
+const DefaultCloneCPUs = 0.5
+
+// CPUsEnv names the variable that sets the CPU quota of binary's clones
+// ("catalog": CATALOG_CPUS), "" for a binary that runs unbounded.
+func CPUsEnv(binary string) string {
+	switch binary {
+	case "catalog", "orders", "worker":
+		return strings.ToUpper(binary) + "_CPUS"
+	}
+	return ""
 }
 
 // Well-known component names.
@@ -95,12 +116,12 @@ func Native() []Component {
 			{"health", "JAEGER_HEALTH_PORT", 13133},
 			{"metrics", "JAEGER_METRICS_PORT", 8888},
 		}},
-		{Name: "catalog-1", Kind: Service, Binary: "catalog", Ports: []Port{{"http", "CATALOG_1_PORT", 8081}}, DependsOn: catalogDeps},
-		{Name: "catalog-2", Kind: Service, Binary: "catalog", Ports: []Port{{"http", "CATALOG_2_PORT", 8082}}, DependsOn: catalogDeps},
-		{Name: "orders-1", Kind: Service, Binary: "orders", Ports: []Port{{"http", "ORDERS_1_PORT", 8091}}, DependsOn: ordersDeps},
-		{Name: "orders-2", Kind: Service, Binary: "orders", Ports: []Port{{"http", "ORDERS_2_PORT", 8092}}, DependsOn: ordersDeps},
-		{Name: "worker-1", Kind: Service, Binary: "worker", Ports: []Port{{"http", "WORKER_1_PORT", 8191}}, DependsOn: ordersDeps},
-		{Name: "worker-2", Kind: Service, Binary: "worker", Ports: []Port{{"http", "WORKER_2_PORT", 8192}}, DependsOn: ordersDeps},
+		{Name: "catalog-1", Kind: Service, Binary: "catalog", CPUs: DefaultCloneCPUs, Ports: []Port{{"http", "CATALOG_1_PORT", 8081}}, DependsOn: catalogDeps},
+		{Name: "catalog-2", Kind: Service, Binary: "catalog", CPUs: DefaultCloneCPUs, Ports: []Port{{"http", "CATALOG_2_PORT", 8082}}, DependsOn: catalogDeps},
+		{Name: "orders-1", Kind: Service, Binary: "orders", CPUs: DefaultCloneCPUs, Ports: []Port{{"http", "ORDERS_1_PORT", 8091}}, DependsOn: ordersDeps},
+		{Name: "orders-2", Kind: Service, Binary: "orders", CPUs: DefaultCloneCPUs, Ports: []Port{{"http", "ORDERS_2_PORT", 8092}}, DependsOn: ordersDeps},
+		{Name: "worker-1", Kind: Service, Binary: "worker", CPUs: DefaultCloneCPUs, Ports: []Port{{"http", "WORKER_1_PORT", 8191}}, DependsOn: ordersDeps},
+		{Name: "worker-2", Kind: Service, Binary: "worker", CPUs: DefaultCloneCPUs, Ports: []Port{{"http", "WORKER_2_PORT", 8192}}, DependsOn: ordersDeps},
 		{Name: Gateway, Kind: Service, Binary: "gateway", Ports: []Port{
 			{"http", "GATEWAY_PORT", 8080},
 			{"admin", "GATEWAY_ADMIN_PORT", 9080},

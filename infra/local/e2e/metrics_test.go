@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -63,23 +64,29 @@ func readMetricsDoc(t *testing.T) []documentedMetric {
 // scrape returns the metric families every clone of a process serves.
 func scrape(t *testing.T, urls []string) map[string]bool {
 	t.Helper()
-	families := map[string]bool{}
+	names := map[string]bool{}
 	for _, u := range urls {
-		resp, err := http.Get(u + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		got, err := parser.TextToMetricFamilies(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("%s/metrics does not parse as Prometheus text: %v", u, err)
-		}
-		for name := range got {
-			families[name] = true
+		for name := range families(t, u) {
+			names[name] = true
 		}
 	}
-	return families
+	return names
+}
+
+// families reads and parses one process's /metrics.
+func families(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	got, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("%s/metrics does not parse as Prometheus text: %v", base, err)
+	}
+	return got
 }
 
 func TestEveryDocumentedMetricIsServed(t *testing.T) {

@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/cpuquota"
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
@@ -40,9 +40,12 @@ func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
 			http.Error(w, "no component "+name, http.StatusNotFound)
 			return
 		}
-		extra, err := envOverrides(r.URL.Query()["env"])
-		if err == nil && len(extra) > 0 && (action != "start" || c.Kind != topology.Service) {
+		opts, err := startOverrides(r)
+		if err == nil && len(opts.env) > 0 && (action != "start" || c.Kind != topology.Service) {
 			err = fmt.Errorf("env overrides apply to starting a service, not to %s %s", action, name)
+		}
+		if err == nil && opts.cpus != nil && (action != "start" || topology.CPUsEnv(c.Binary) == "") {
+			err = fmt.Errorf("a CPU quota applies to starting a catalog, orders or worker clone, not to %s %s", action, name)
 		}
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -54,7 +57,7 @@ func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
 		case "kill":
 			err = s.stopOne(name, true)
 		case "start":
-			err = s.startOne(r.Context(), c, a, extra...)
+			err = s.startOne(r.Context(), c, a, opts)
 		default:
 			http.Error(w, "unknown action "+action, http.StatusNotFound)
 			return
@@ -106,26 +109,29 @@ func (s *supervisor) stopOne(name string, kill bool) error {
 	return p.stop(30 * time.Second)
 }
 
-// envOverrides checks ?env=K=V values: the extra environment of one start.
-func envOverrides(values []string) ([]string, error) {
-	for _, kv := range values {
+// startOverrides reads what a control request changes for one start:
+// ?env=K=V (repeatable), the extra environment, and ?cpus=N, the CPU quota.
+func startOverrides(r *http.Request) (startOptions, error) {
+	q := r.URL.Query()
+	o := startOptions{env: q["env"]}
+	for _, kv := range o.env {
 		if !envPair.MatchString(kv) {
-			return nil, fmt.Errorf("env %q: want NAME=value", kv)
+			return startOptions{}, fmt.Errorf("env %q: want NAME=value", kv)
 		}
 	}
-	return values, nil
+	if v := q.Get("cpus"); v != "" {
+		cores, err := cpuquota.ParseCores(v)
+		if err != nil {
+			return startOptions{}, fmt.Errorf("cpus=%w", err)
+		}
+		o.cpus = &cores
+	}
+	return o, nil
 }
 
 var envPair = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
 
-func withEnv(extra []string) string {
-	if len(extra) == 0 {
-		return ""
-	}
-	return " with " + strings.Join(extra, " ")
-}
-
-func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artifacts, extraEnv ...string) error {
+func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artifacts, o startOptions) error {
 	s.mu.Lock()
 	p := s.procs[c.Name]
 	s.mu.Unlock()
@@ -139,7 +145,7 @@ func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artif
 			return err
 		}
 	}
-	if err := s.launch(ctx, c, a, extraEnv...); err != nil {
+	if err := s.launch(ctx, c, a, o); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -151,10 +157,10 @@ func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artif
 }
 
 // control sends one action to the running supervisor of this profile;
-// extraEnv (K=V) is the environment on top of the usual for start and
-// scale-out, for that start only.
-func (e *environment) control(action, name string, extraEnv []string) error {
-	answer, err := stackcontrol.Send(context.Background(), e.stateDir, action, name, extraEnv...)
+// o (extra environment, a CPU quota) applies to start and scale-out, for
+// that start only.
+func (e *environment) control(action, name string, o stackcontrol.Options) error {
+	answer, err := stackcontrol.Do(context.Background(), e.stateDir, action, name, o)
 	if err != nil {
 		return fmt.Errorf("%w (is the %s stack running? start it with `make up`)", err, e.profile)
 	}

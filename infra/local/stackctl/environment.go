@@ -20,6 +20,7 @@ type environment struct {
 	cacheDir string // ~/.cache/scaleshop: Kafka jars, the Jaeger binary
 	stack    *topology.Stack
 	getenv   func(string) string
+	cpu      *cpuControl // set by up: whether clones get CPU quotas here
 
 	outMu sync.Mutex
 	out   io.Writer

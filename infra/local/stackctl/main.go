@@ -18,9 +18,17 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == cgroupExecCommand {
+		// The re-exec that puts a clone in its cgroup: it becomes the clone
+		// and never returns, unless it fails.
+		fmt.Fprintln(os.Stderr, "stackctl:", cgroupExec(os.Args[2:]))
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
@@ -41,9 +49,11 @@ commands:
   status    show whether the stack runs and where
   stop NAME    stop one component of the running stack (graceful)
   kill NAME    kill one component with SIGKILL (a crash drill)
-  start NAME [--env K=V ...]   start a stopped component again; --env (repeatable)
-               adds to a service's environment for this start only
-  scale-out catalog|orders [--env K=V ...]   start one more clone and register it with the gateway
+  start NAME [--env K=V ...] [--cpus N]   start a stopped component again; --env
+               (repeatable) adds to a service's environment and --cpus sets a
+               clone's CPU quota in cores (0: unbounded), for this start only
+  scale-out catalog|orders [--env K=V ...] [--cpus N]   start one more clone and
+               register it with the gateway
   scale-in catalog|orders    drain, remove and stop the newest extra clone
   trace ID     print a trace from Jaeger as a waterfall (--json for JSON)`
 
@@ -59,11 +69,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	detach := fs.Bool("detach", false, "up: return once the stack is ready, leaving it running in the background")
 	child := fs.Bool("supervise", false, "internal: run as the detached supervisor")
 	asJSON := fs.Bool("json", false, "trace: print JSON instead of the waterfall")
-	var extraEnv []string
+	var startOpts stackcontrol.Options
 	fs.Func("env", "start, scale-out: K=V on top of the service's environment, this start only (repeatable)", func(kv string) error {
-		extraEnv = append(extraEnv, kv)
+		startOpts.Env = append(startOpts.Env, kv)
 		return nil
 	})
+	fs.StringVar(&startOpts.CPUs, "cpus", "", "start, scale-out: the clone's CPU quota in cores for this start (0: unbounded)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -97,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if len(positional) != 1 {
 			return fmt.Errorf("usage: stackctl %s NAME [--profile ...]", cmd)
 		}
-		return env.control(cmd, positional[0], extraEnv)
+		return env.control(cmd, positional[0], startOpts)
 	case "trace":
 		if len(positional) != 1 {
 			return fmt.Errorf("usage: stackctl trace TRACE_ID [--json] [--profile ...]")

@@ -22,6 +22,9 @@ type procSpec struct {
 	env        []string
 	cred       *syscall.Credential // run as this user (Postgres refuses root)
 	stopSignal syscall.Signal      // Postgres: SIGINT is its fast shutdown
+	// cgroup, when set, is the CPU cgroup the process runs in from its
+	// first instruction; it is removed when the process has exited.
+	cgroup string
 }
 
 // process is a supervised child. Each runs in its own process group so a
@@ -44,7 +47,15 @@ func (e *environment) start(name string, spec procSpec, echo bool) (*process, er
 		return nil, err
 	}
 	fmt.Fprintf(logFile, "---- %s started by stackctl\n", time.Now().Format(time.RFC3339))
-	cmd := exec.Command(spec.path, spec.args...)
+	path, args := spec.path, spec.args
+	if spec.cgroup != "" {
+		// /proc/self/exe in the forked child is this very stackctl binary
+		// (even if a rebuild replaced the file): it joins the cgroup, then
+		// execs the real program under the same pid.
+		path = "/proc/self/exe"
+		args = append([]string{cgroupExecCommand, spec.cgroup, "--", spec.path}, spec.args...)
+	}
+	cmd := exec.Command(path, args...)
 	cmd.Env = spec.env
 	cmd.Dir = e.repo
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: spec.cred}
@@ -84,6 +95,13 @@ func (e *environment) start(name string, spec procSpec, echo bool) (*process, er
 		<-copied
 		logFile.Close()
 		_ = os.Remove(e.path("run", name+".pid"))
+		if spec.cgroup != "" {
+			// Before exited closes, so a restart of the same component never
+			// races this rmdir.
+			if err := os.Remove(spec.cgroup); err != nil && !errors.Is(err, os.ErrNotExist) {
+				e.say("%s: removing its cgroup: %v", name, err)
+			}
+		}
 		p.mu.Lock()
 		p.err = err
 		p.mu.Unlock()

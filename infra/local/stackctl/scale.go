@@ -27,12 +27,12 @@ var scalable = map[string]string{"catalog": "catalog", "orders": "orders"}
 // are more specific than /components/{name}/{action}, so they win.
 func (s *supervisor) mountScale(mux *http.ServeMux, a artifacts) {
 	mux.HandleFunc("POST /components/{binary}/scale-out", func(w http.ResponseWriter, r *http.Request) {
-		extra, err := envOverrides(r.URL.Query()["env"])
+		opts, err := startOverrides(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		name, err := s.scaleOut(r.Context(), r.PathValue("binary"), a, extra)
+		name, err := s.scaleOut(r.Context(), r.PathValue("binary"), a, opts)
 		answer(w, err, "%s started and registered with the gateway", name)
 	})
 	mux.HandleFunc("POST /components/{binary}/scale-in", func(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +79,7 @@ func (s *supervisor) running(name string) bool {
 	return p != nil && p.running()
 }
 
-func (s *supervisor) scaleOut(ctx context.Context, binary string, a artifacts, extraEnv []string) (string, error) {
+func (s *supervisor) scaleOut(ctx context.Context, binary string, a artifacts, o startOptions) (string, error) {
 	extras, err := s.extraClones(binary)
 	if err != nil {
 		return "", err
@@ -94,14 +94,23 @@ func (s *supervisor) scaleOut(ctx context.Context, binary string, a artifacts, e
 	if clone == nil {
 		return "", fmt.Errorf("no free slot for another %s clone (at most %d extra)", binary, len(extras))
 	}
-	// The clone runs with the same settings as the topology's first one,
-	// under its own name and port, plus extraEnv (a later value overrides an
-	// earlier one).
+	// The clone runs with the same settings and CPU quota as the topology's
+	// first one, under its own name and port, plus o (a later value of a
+	// variable overrides an earlier one).
+	first := s.env.stack.Clones(binary)[0]
 	addr := "127.0.0.1:" + strconv.Itoa(clone.port)
-	env := append(s.env.serviceEnv(s.env.stack.Clones(binary)[0]), "SERVICE_INSTANCE_ID="+clone.name, "HTTP_ADDR="+addr)
-	env = append(env, extraEnv...)
-	s.env.say("scaling out: starting %s on %s%s", clone.name, addr, withEnv(extraEnv))
-	p, err := s.env.start(clone.name, procSpec{path: filepath.Join(a.binDir, binary), env: env}, s.echo)
+	env := append(s.env.serviceEnv(first), "SERVICE_INSTANCE_ID="+clone.name, "HTTP_ADDR="+addr)
+	env = append(env, o.env...)
+	cores, err := s.env.cpusFor(first, o)
+	if err != nil {
+		return "", err
+	}
+	cgroup, err := s.env.cloneCgroup(clone.name, cores)
+	if err != nil {
+		return "", err
+	}
+	s.env.say("scaling out: starting %s on %s%s", clone.name, addr, o.describe(cores, cgroup))
+	p, err := s.env.start(clone.name, procSpec{path: filepath.Join(a.binDir, binary), env: env, cgroup: cgroup}, s.echo)
 	if err != nil {
 		return "", err
 	}

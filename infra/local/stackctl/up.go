@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/scaleshop/scaleshop/infra/cpuquota"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
@@ -42,6 +44,12 @@ func (e *environment) up(ctx context.Context, detachedChild bool) error {
 	if err := e.checkPortsFree(); err != nil {
 		return err
 	}
+	if err := e.checkCPUSettings(); err != nil {
+		return err
+	}
+	e.removeCgroups() // what a supervisor that died left behind
+	e.cpu = e.prepareCPU()
+	e.sayCPU()
 	if err := e.install(ctx); err != nil {
 		return err
 	}
@@ -59,6 +67,7 @@ func (e *environment) up(ctx context.Context, detachedChild bool) error {
 	start := time.Now()
 	if err := sup.startAll(ctx, a); err != nil {
 		sup.stopAll()
+		e.removeCgroups()
 		e.writeManifest("stopped")
 		return err
 	}
@@ -78,6 +87,7 @@ func (e *environment) up(ctx context.Context, detachedChild bool) error {
 	sup.watch(ctx)
 	e.say("stopping")
 	sup.stopAll()
+	e.removeCgroups()
 	e.writeManifest("stopped")
 	e.say("stopped")
 	return nil
@@ -173,7 +183,7 @@ func (s *supervisor) startAll(ctx context.Context, a artifacts) error {
 					return gctx.Err()
 				}
 			}
-			if err := s.launch(gctx, c, a); err != nil {
+			if err := s.launch(gctx, c, a, startOptions{}); err != nil {
 				return err
 			}
 			close(ready[c.Name])
@@ -187,9 +197,42 @@ func (s *supervisor) startAll(ctx context.Context, a artifacts) error {
 	return err
 }
 
-// launch starts c; extraEnv (K=V, services only) goes on top of its
-// environment for this start.
-func (s *supervisor) launch(ctx context.Context, c topology.Component, a artifacts, extraEnv ...string) error {
+// startOptions change one start of a service: env (K=V) goes on top of
+// its environment, and cpus, when set, replaces its clone's CPU quota.
+type startOptions struct {
+	env  []string
+	cpus *float64
+}
+
+// describe is what a progress line says about o: " with K=V, 1.00 cores".
+func (o startOptions) describe(cores float64, cgroup string) string {
+	var parts []string
+	if len(o.env) > 0 {
+		parts = append(parts, strings.Join(o.env, " "))
+	}
+	if cgroup != "" {
+		parts = append(parts, "CPU quota "+cpuquota.FormatCores(cores)+" cores")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " with " + strings.Join(parts, ", ")
+}
+
+// cpusFor is the quota c starts with under o: the override, else its
+// binary's configured quota; 0 (unbounded) for what is not a clone.
+func (e *environment) cpusFor(c topology.Component, o startOptions) (float64, error) {
+	if c.Kind != topology.Service || topology.CPUsEnv(c.Binary) == "" {
+		return 0, nil
+	}
+	if o.cpus != nil {
+		return *o.cpus, nil
+	}
+	return e.defaultCPUs(c.Binary)
+}
+
+// launch starts c with o and waits until it is ready.
+func (s *supervisor) launch(ctx context.Context, c topology.Component, a artifacts, o startOptions) error {
 	e := s.env
 	l := e.launcherFor(c, a)
 	if l.prepare != nil {
@@ -201,8 +244,15 @@ func (s *supervisor) launch(ctx context.Context, c topology.Component, a artifac
 	if err != nil {
 		return err
 	}
-	e.say("starting %s%s", c.Name, withEnv(extraEnv))
-	spec.env = append(spec.env, extraEnv...) // exec keeps the last value of a key
+	cores, err := e.cpusFor(c, o)
+	if err != nil {
+		return err
+	}
+	if spec.cgroup, err = e.cloneCgroup(c.Name, cores); err != nil {
+		return err
+	}
+	e.say("starting %s%s", c.Name, o.describe(cores, spec.cgroup))
+	spec.env = append(spec.env, o.env...) // exec keeps the last value of a key
 	p, err := e.start(c.Name, spec, s.echo)
 	if err != nil {
 		return err
@@ -275,14 +325,24 @@ func (e *environment) writeManifest(status string) {
 		Status:     status,
 		Supervisor: os.Getpid(),
 		Endpoints:  e.endpoints(),
+		CPUQuota:   topology.ManifestCPUQuota{Enforced: e.cpu.enforced()},
+	}
+	if e.cpu.enforced() {
+		m.CPUQuota.Cgroup = e.cpu.stack.Dir
+	} else if e.cpu != nil {
+		m.CPUQuota.Reason = e.cpu.reason
 	}
 	for _, c := range e.stack.Components {
 		ports := map[string]int{}
 		for _, p := range c.Ports {
 			ports[p.Name] = e.stack.Port(c.Name, p.Name)
 		}
+		cpus := 0.0
+		if e.cpu.enforced() {
+			cpus, _ = e.cpusFor(c, startOptions{})
+		}
 		m.Components = append(m.Components, topology.ManifestComponent{
-			Name: c.Name, Kind: c.Kind, Ports: ports, Log: e.logPath(c.Name),
+			Name: c.Name, Kind: c.Kind, Ports: ports, Log: e.logPath(c.Name), CPUs: cpus,
 		})
 	}
 	if err := topology.WriteManifest(e.manifestPath(), m); err != nil {
@@ -297,7 +357,7 @@ func (e *environment) printTable() error {
 	defer e.outMu.Unlock()
 	w := tabwriter.NewWriter(e.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "\nscaleshop (%s profile) — state %s, logs %s\n\n", e.profile, e.stateDir, e.path("logs"))
-	fmt.Fprintln(w, "COMPONENT\tADDRESS\tNOTES")
+	fmt.Fprintln(w, "COMPONENT\tADDRESS\tCPUS\tNOTES")
 	for _, c := range e.stack.Components {
 		addr, note := "", ""
 		switch c.Kind {
@@ -321,8 +381,13 @@ func (e *environment) printTable() error {
 				note = "/healthz /readyz /metrics"
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", c.Name, addr, note)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Name, addr, quotaOf(readPid(e.path("run", c.Name+".pid"))), note)
 	}
+	extras := e.extraPids()
+	for _, name := range slices.Sorted(maps.Keys(extras)) {
+		fmt.Fprintf(w, "%s\t\t%s\tadded by scale-out\n", name, quotaOf(extras[name]))
+	}
+	fmt.Fprintln(w, "\nCPUS is the CPU quota the kernel enforces on each process, in cores, read back from its cgroup.")
 	fmt.Fprintf(w, "\ntry:  curl -i %s/api/products\n", ep.GatewayURL)
 	fmt.Fprintf(w, "      curl -s %s/api/services\n\n", ep.JaegerQueryURL)
 	return w.Flush()
@@ -423,6 +488,7 @@ func (e *environment) down() error {
 			waitGone(pm, 30*time.Second)
 		}
 	}
+	e.removeCgroups()
 	e.say("the %s stack is down", e.profile)
 	return nil
 }
@@ -452,14 +518,22 @@ func (e *environment) status() error {
 	var names []string
 	rss := rssByGroup()
 	var total int64
-	for _, c := range m.Components {
-		p := readPid(e.path("run", c.Name+".pid"))
+	line := func(name string, p int) {
 		state := "stopped"
 		if p > 0 && alive(p) {
-			state = fmt.Sprintf("running pid %-8d RSS %6.1f MiB", p, float64(rss[p])/(1<<20))
+			state = fmt.Sprintf("running pid %-8d RSS %6.1f MiB  CPU quota %s", p, float64(rss[p])/(1<<20), quotaOf(p))
 			total += rss[p]
 		}
-		names = append(names, fmt.Sprintf("  %-20s %s", c.Name, state))
+		names = append(names, fmt.Sprintf("  %-20s %s", name, state))
+	}
+	for _, c := range m.Components {
+		line(c.Name, readPid(e.path("run", c.Name+".pid")))
+	}
+	for name, p := range e.extraPids() {
+		line(name, p)
+	}
+	if !m.CPUQuota.Enforced && m.CPUQuota.Reason != "" {
+		names = append(names, "  CPU quotas are NOT enforced: "+m.CPUQuota.Reason)
 	}
 	sort.Strings(names)
 	names = append(names, fmt.Sprintf("  %-20s %38.1f MiB", "total RSS", float64(total)/(1<<20)))

@@ -26,6 +26,7 @@ import (
 func main() { lifecycle.Main("catalog", run) }
 
 type settings struct {
+	capacity     httpserver.Capacity // back pressure: what the process does past its CPU quota
 	addr         string
 	primaryDSN   string
 	replicaDSN   string
@@ -89,6 +90,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	if s.cacheEnabled && len(s.memcached) == 0 {
 		env.Fail("MEMCACHED_SERVERS is empty while CATALOG_CACHE_ENABLED=true")
 	}
+	s.capacity = httpserver.ReadCapacity(env)
 	s.tel = telemetry.ReadConfig(env, "catalog", telemetry.DefaultInstance("catalog", s.addr))
 	return s, env.Effective(), env.Err()
 }
@@ -148,7 +150,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		log.Warn("memcached cache disabled (CATALOG_CACHE_ENABLED=false): every read goes to Postgres")
 	}
 
-	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
+	r := httpserver.NewEngine(tel, httpserver.WithCapacity(cfg.capacity))
 	// Ready while either database answers: with the primary down the catalog
 	// still serves reads, and memcached is never required.
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,

@@ -27,6 +27,7 @@ import (
 func main() { lifecycle.Main("orders", run) }
 
 type settings struct {
+	capacity       httpserver.Capacity // back pressure: what the process does past its CPU quota
 	addr           string
 	pprofAddr      string
 	shardDSNs      []string
@@ -61,6 +62,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	if s.relay.Batch < 1 || s.maxBacklog < 1 {
 		env.Fail("ORDERS_RELAY_BATCH and ORDERS_OUTBOX_MAX_BACKLOG must be positive")
 	}
+	s.capacity = httpserver.ReadCapacity(env)
 	s.tel = telemetry.ReadConfig(env, "orders", telemetry.DefaultInstance("orders", s.addr))
 	return s, env.Effective(), env.Err()
 }
@@ -104,7 +106,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	defer writer.Close()
 	rel := relay.New(dbs, writer, cfg.relay, log, tel.Registry)
 
-	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
+	r := httpserver.NewEngine(tel, httpserver.WithCapacity(cfg.capacity))
 	// Kafka is deliberately not a readiness dependency: orders are accepted
 	// into the outbox while it is down and published when it is back.
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,

@@ -29,6 +29,7 @@ func main() { lifecycle.Main("worker", run) }
 const ConsumerGroup = "orders-workers"
 
 type settings struct {
+	capacity       httpserver.Capacity // back pressure: what the process does past its CPU quota
 	addr           string
 	pprofAddr      string
 	shardDSNs      []string
@@ -59,6 +60,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	if s.worker.MaxAttempts < 1 || s.worker.KeyLanes < 1 {
 		env.Fail("WORKER_MAX_ATTEMPTS and WORKER_KEY_LANES must be at least 1")
 	}
+	s.capacity = httpserver.ReadCapacity(env)
 	s.tel = telemetry.ReadConfig(env, "worker", telemetry.DefaultInstance("worker", s.addr))
 	return s, env.Effective(), env.Err()
 }
@@ -99,7 +101,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	metrics := worker.NewMetrics(tel.Registry)
 	w := worker.New(ordersdb.New(shards), catalog, dlq, cfg.worker, log, metrics)
 
-	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
+	r := httpserver.NewEngine(tel, httpserver.WithCapacity(cfg.capacity))
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,
 		httpserver.Check{Name: "shards", Check: shards.Ping},
 		httpserver.Check{Name: "kafka", Check: func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.brokers) }},
