@@ -43,9 +43,6 @@ func TestTwoClonesHoldMoreThanOne(t *testing.T) {
 	if err := p.meterClones(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := warmCache(ctx, p.target); err != nil {
-		t.Fatal(err)
-	}
 	configs := []capacityConfig{
 		{name: "1 clone", setup: func(ctx context.Context) error { return s.serveWith(ctx, 1) }},
 		{name: "2 clones", setup: func(ctx context.Context) error { return s.serveWith(ctx, 2) }},

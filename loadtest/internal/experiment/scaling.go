@@ -55,9 +55,6 @@ func runClones(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
 	if err := p.meterClones(ctx); err != nil {
 		return nil, err
 	}
-	if err := warmCache(ctx, p.target); err != nil {
-		return nil, err
-	}
 	var configs []capacityConfig
 	for n := 1; n <= opt.maxClones(); n++ {
 		configs = append(configs, capacityConfig{name: clonesName(n), setup: func(ctx context.Context) error { return s.serveWith(ctx, n) }})
@@ -268,9 +265,6 @@ func runVertical(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
 	if err := with(ctx, cloneCPUs, cloneCPUs); err != nil {
 		return nil, err
 	}
-	if err := warmCache(ctx, p.target); err != nil {
-		return nil, err
-	}
 	q := cloneCPUs
 	configs := []capacityConfig{
 		{name: fmt.Sprintf("1 clone, q = %g cores", q), setup: func(ctx context.Context) error { return with(ctx, q, 0) }},
@@ -341,9 +335,6 @@ func runKnee(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
 		return nil, err
 	}
 	if err := p.meterClones(ctx); err != nil {
-		return nil, err
-	}
-	if err := warmCache(ctx, p.target); err != nil {
 		return nil, err
 	}
 	p.bound = math.MaxInt64 // every rate is a point of the curve; held means only rate and errors here
