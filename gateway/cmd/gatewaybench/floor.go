@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/gateway/internal/proxy"
+	"github.com/scaleshop/scaleshop/infra/lifecycle"
 )
 
 // The floor is the least a Go proxy built the way the gateway is built can
@@ -56,8 +57,11 @@ func startFloor(port int, clones []string, work string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), floorEnv+"=127.0.0.1:"+strconv.Itoa(port)+" "+strings.Join(clones, ","))
+	cmd := pinned(proxyCore, self)
+	// The gateway's GC target (lifecycle.Main sets it), so the floor
+	// differs from the gateway only in what the gateway adds.
+	cmd.Env = append(os.Environ(), floorEnv+"=127.0.0.1:"+strconv.Itoa(port)+" "+strings.Join(clones, ","),
+		"GOGC="+strconv.Itoa(lifecycle.GCPercent))
 	log, err := os.Create(filepath.Join(work, "floor.log"))
 	if err != nil {
 		return nil, err

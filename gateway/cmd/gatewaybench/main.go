@@ -1,14 +1,21 @@
-// Command gatewaybench measures the gateway against nginx as load balancers
-// over the same two catalog clones of a running stack, with the same
-// open-model load at the same rate steps, against the clones hit directly,
-// and against the floor: a bare httputil.ReverseProxy (floor.go). gateway/bench/run.sh installs nginx when missing and runs it.
+// Command gatewaybench measures the gateway against its peers as load
+// balancers over the same two catalog clones of a running stack: Debian's
+// nginx, Debian's Caddy 2.6, and the floor, a bare httputil.ReverseProxy at
+// the gateway's GOGC (floor.go), with the clones hit directly as the
+// baseline. gateway/bench/run.sh installs nginx and caddy when missing and
+// runs it.
 //
 //	go run ./gateway/cmd/gatewaybench -stack .state/test/stack.json -gateway .state/bin/gateway
 //
-// The load is the project's one load engine (loadtest/engine): latency from
-// each request's intended send time, so a stalled server shows up as
-// latency instead of as fewer requests sent; failures counted apart; a step
-// the target could not hold is reported saturated, without percentiles.
+// The robust number on a shared machine is CPU per proxied request: each
+// proxy runs pinned to one core and the load generator to the other while
+// it is read, every target gets the same rates in a random order, and each
+// measurement is repeated (3 times by default); the summary gives the
+// median and the spread. The load is the project's one load engine
+// (loadtest/engine): latency from each request's intended send time, so a
+// stalled server shows up as latency instead of as fewer requests sent;
+// failures counted apart; a step a target could not hold is reported
+// saturated, without percentiles.
 package main
 
 import (
@@ -17,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +36,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
@@ -52,7 +61,8 @@ type target struct {
 func run() error {
 	stackPath := flag.String("stack", os.Getenv("SCALESHOP_STACK"), "stack.json of a running stack")
 	gatewayBin := flag.String("gateway", "", "the gateway binary (default: bin/gateway next to the stack's state)")
-	rates := flag.String("rates", "1000,2000,3000,4000,5000,6000,7000,8000", "open-model rate steps, requests/s")
+	rates := flag.String("rates", "1000,2000", "open-model rates, requests/s; each target is measured at each")
+	repeats := flag.Int("repeats", 3, "measurements of each target at each rate, in a random order each round")
 	step := flag.Duration("step", 5*time.Second, "duration of each step")
 	workers := flag.Int("workers", 512, "most requests in flight from the load generator")
 	path := flag.String("path", "/api/products/%d", "request path; %d cycles through product ids 1..100")
@@ -89,7 +99,10 @@ func run() error {
 	}
 	defer os.RemoveAll(work)
 
-	gwPort, ngPort, floorPort := freePort(), freePort(), freePort()
+	if err := pinSelf(generatorCore); err != nil {
+		return err
+	}
+	gwPort, ngPort, floorPort, caddyPort := freePort(), freePort(), freePort(), freePort()
 	adminPort := freePort()
 	gw, err := startGateway(*gatewayBin, gwPort, adminPort, *sample, clones, m.Endpoints.OTLPEndpoint, work, gatewayEnv)
 	if err != nil {
@@ -106,12 +119,18 @@ func run() error {
 		return err
 	}
 	defer stop(floor)
+	cd, err := startCaddy(caddyPort, clones, work, proxyCore)
+	if err != nil {
+		return err
+	}
+	defer stop(cd)
 	base := func(port int) []string { return []string{"http://127.0.0.1:" + strconv.Itoa(port)} }
 	targets := []target{
 		{name: "direct (2 clones, client-side round robin)", bases: clones},
 		{name: "gateway", bases: base(gwPort), pids: func() []int { return []int{gw.Process.Pid} }},
 		{name: "nginx", bases: base(ngPort), pids: func() []int { return withChildren(ng.Process.Pid) }},
 		{name: "go floor (bare ReverseProxy)", bases: base(floorPort), pids: func() []int { return []int{floor.Process.Pid} }},
+		{name: "caddy", bases: base(caddyPort), pids: func() []int { return []int{cd.Process.Pid} }},
 	}
 	for _, t := range targets {
 		if err := waitOK(t.bases[0] + fmt.Sprintf(*path, 1)); err != nil {
@@ -119,63 +138,49 @@ func run() error {
 		}
 	}
 
-	fmt.Printf("gatewaybench: %s, clones %v, steps %v x %s, up to %d in flight, %d CPUs, gateway trace sampling %s\n\n",
-		*path, clones, steps, *step, *workers, numCPU(), *sample)
+	pin := "not pinned (one core)"
+	if pinning() {
+		pin = fmt.Sprintf("proxy on core %d, generator on core %d", proxyCore, generatorCore)
+	}
+	fmt.Printf("gatewaybench: %s, clones %v, rates %v x %s, %d repeats in random order, up to %d in flight, %d CPUs (%s), gateway trace sampling %s, GOGC %d for the gateway and the floor\n\n",
+		*path, clones, steps, *step, *repeats, *workers, numCPU(), pin, *sample, lifecycle.GCPercent)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "target\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\tgenerator µs/req\t")
-	results := map[string][]result{}
-	// Interleave targets at each step, so drift in the machine's state
-	// (cache warmth, other load) hits all of them alike.
-	for i, rate := range steps {
-		for _, t := range targets {
-			var profiled chan error
-			if *profile != "" && i == len(steps)-1 && t.name == "gateway" {
-				profiled = make(chan error, 1)
-				go func() { profiled <- fetchProfile(adminPort, *step, *profile) }()
-			}
-			r := measure(t, *path, rate, *step, *workers)
-			if profiled != nil {
-				if err := <-profiled; err != nil {
-					return err
+	fmt.Fprintln(w, "round\ttarget\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\tgenerator µs/req\t")
+	// results[target][rate index] holds one result per repeat. Each round
+	// measures every target at every rate in a new random order, so drift
+	// in the machine's state (cache warmth, other load) hits all alike.
+	results := map[string][][]result{}
+	for _, t := range targets {
+		results[t.name] = make([][]result, len(steps))
+	}
+	for round := 1; round <= *repeats; round++ {
+		for i, rate := range steps {
+			for _, k := range rand.Perm(len(targets)) {
+				t := targets[k]
+				var profiled chan error
+				if *profile != "" && round == *repeats && i == len(steps)-1 && t.name == "gateway" {
+					profiled = make(chan error, 1)
+					go func() { profiled <- fetchProfile(adminPort, *step, *profile) }()
 				}
+				r := measure(t, *path, rate, *step, *workers)
+				if profiled != nil {
+					if err := <-profiled; err != nil {
+						return err
+					}
+				}
+				results[t.name][i] = append(results[t.name][i], r)
+				lat := fmt.Sprintf("%.2f\t%.2f\t%.2f", ms(r.p50), ms(r.p90), ms(r.p99))
+				if r.saturated {
+					lat = "saturated\t-\t-"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%d\t%.0f\t%s\t%d\t%s\t%.0f\t%.0f\t\n", round, t.name, rate, r.achieved,
+					lat, r.errors, cpuPerReq(r), r.genCPU*100, r.genUSPerReq)
 			}
-			results[t.name] = append(results[t.name], r)
-			lat := fmt.Sprintf("%.2f\t%.2f\t%.2f", ms(r.p50), ms(r.p90), ms(r.p99))
-			if r.saturated {
-				lat = "saturated\t-\t-"
-			}
-			fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%d\t%s\t%.0f\t%.0f\t\n", t.name, rate, r.achieved,
-				lat, r.errors, cpuPerReq(r), r.genCPU*100, r.genUSPerReq)
+			w.Flush()
 		}
-		w.Flush()
 	}
 	fmt.Println()
-	// A target that fails a step and passes a higher one does not sustain
-	// the higher rate; it got lucky there. So the maximum is the top of the
-	// unbroken run of passing steps from the lowest.
-	fmt.Println("max throughput with p99 <= 50 ms and no errors, at that step and every lower one:")
-	for _, t := range targets {
-		best := result{}
-		for _, r := range results[t.name] {
-			if r.saturated || r.p99 > 50*time.Millisecond || r.errors > 0 {
-				break
-			}
-			best = r
-		}
-		fmt.Printf("  %-45s %6.0f req/s\n", t.name, best.achieved)
-	}
-	direct := results[targets[0].name]
-	fmt.Println("added latency over direct, at each step both kept up with (p50 / p99, ms):")
-	for _, t := range targets[1:] {
-		var parts []string
-		for i, r := range results[t.name] {
-			if r.errors == 0 && !r.saturated && !direct[i].saturated && r.p99 <= 50*time.Millisecond && direct[i].p99 <= 50*time.Millisecond {
-				parts = append(parts, fmt.Sprintf("%d: +%.2f / +%.2f", r.rate, ms(r.p50-direct[i].p50), ms(r.p99-direct[i].p99)))
-			}
-		}
-		fmt.Printf("  %-28s %s\n", t.name, strings.Join(parts, ", "))
-	}
-	return nil
+	return summarize(targets, steps, results)
 }
 
 type result struct {
@@ -196,7 +201,15 @@ func cpuPerReq(r result) string {
 	if r.proxyCPU == 0 || r.ok == 0 {
 		return "-"
 	}
-	return strconv.FormatFloat(float64(r.proxyCPU.Microseconds())/float64(r.ok), 'f', 0, 64)
+	return strconv.FormatFloat(cpuUS(r), 'f', 0, 64)
+}
+
+// cpuUS is the proxy's CPU per successful request, in µs.
+func cpuUS(r result) float64 {
+	if r.ok == 0 {
+		return 0
+	}
+	return float64(r.proxyCPU.Microseconds()) / float64(r.ok)
 }
 
 // transport is shared by every step and target: connections stay warm
@@ -283,7 +296,7 @@ func waitOK(url string) error {
 }
 
 func startGateway(bin string, port, adminPort int, sample string, clones []string, otlp, work string, extraEnv []string) (*exec.Cmd, error) {
-	cmd := exec.Command(bin)
+	cmd := pinned(proxyCore, bin)
 	cmd.Env = append(os.Environ(),
 		"GATEWAY_ADDR=127.0.0.1:"+strconv.Itoa(port),
 		"GATEWAY_ADMIN_ADDR=127.0.0.1:"+strconv.Itoa(adminPort),
@@ -312,7 +325,11 @@ func startNginx(port int, clones []string, work string) (*exec.Cmd, error) {
 	for _, c := range clones {
 		fmt.Fprintf(&servers, "    server %s;\n", strings.TrimPrefix(c, "http://"))
 	}
-	conf := fmt.Sprintf(`worker_processes auto;
+	workers := "auto"
+	if pinning() {
+		workers = "1" // one core: auto would start one per core of the machine
+	}
+	conf := fmt.Sprintf(`worker_processes %[4]s;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 8192; }
@@ -336,7 +353,7 @@ http {
     }
   }
 }
-`, work, servers.String(), port)
+`, work, servers.String(), port, workers)
 	path := filepath.Join(work, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -345,7 +362,7 @@ http {
 	if err != nil {
 		bin = "/usr/sbin/nginx"
 	}
-	cmd := exec.Command(bin, "-c", path, "-p", work, "-g", "daemon off;")
+	cmd := pinned(proxyCore, bin, "-c", path, "-p", work, "-g", "daemon off;")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	return cmd, cmd.Start()
 }

@@ -7,6 +7,7 @@ package stackcontrol
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,10 @@ import (
 
 // Socket is where the supervisor of the stack kept in stateDir listens.
 func Socket(stateDir string) string { return filepath.Join(stateDir, "run", "control.sock") }
+
+// ErrNoSupervisor is what Do returns, wrapped, when no supervisor listens
+// on the stack's socket: the stack is not running.
+var ErrNoSupervisor = errors.New("no stack supervisor answers")
 
 // Options change one start or scale-out of a service.
 type Options struct {
@@ -62,7 +67,7 @@ func Do(ctx context.Context, stateDir, action, name string, o Options) (string, 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("no stack supervisor answers on %s: %w", sock, err)
+		return "", fmt.Errorf("%w on %s: %w", ErrNoSupervisor, sock, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

@@ -161,8 +161,11 @@ func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artif
 // that start only.
 func (e *environment) control(action, name string, o stackcontrol.Options) error {
 	answer, err := stackcontrol.Do(context.Background(), e.stateDir, action, name, o)
-	if err != nil {
+	if errors.Is(err, stackcontrol.ErrNoSupervisor) {
 		return fmt.Errorf("%w (is the %s stack running? start it with `make up`)", err, e.profile)
+	}
+	if err != nil {
+		return err
 	}
 	e.say("%s", answer)
 	return nil
