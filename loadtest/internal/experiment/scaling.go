@@ -267,10 +267,10 @@ func runVertical(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
 	}
 	q := cloneCPUs
 	configs := []capacityConfig{
-		{name: fmt.Sprintf("1 clone, q = %g cores", q), setup: func(ctx context.Context) error { return with(ctx, q, 0) }},
-		{name: fmt.Sprintf("1 clone, 2q = %g cores", 2*q), setup: func(ctx context.Context) error { return with(ctx, 2*q, 0) }},
-		{name: fmt.Sprintf("1 clone, 3q = %g cores", 3*q), setup: func(ctx context.Context) error { return with(ctx, 3*q, 0) }},
-		{name: fmt.Sprintf("2 clones of q = %g cores", q), setup: func(ctx context.Context) error { return with(ctx, q, q) }},
+		{name: fmt.Sprintf("1 clone, q = %.2f cores", q), setup: func(ctx context.Context) error { return with(ctx, q, 0) }},
+		{name: fmt.Sprintf("1 clone, 2q = %.2f cores", 2*q), setup: func(ctx context.Context) error { return with(ctx, 2*q, 0) }},
+		{name: fmt.Sprintf("1 clone, 3q = %.2f cores", 3*q), setup: func(ctx context.Context) error { return with(ctx, 3*q, 0) }},
+		{name: fmt.Sprintf("2 clones of q = %.2f cores", q), setup: func(ctx context.Context) error { return with(ctx, q, q) }},
 	}
 	stats, err := p.measureCapacities(ctx, configs, 200)
 	if err != nil {
