@@ -79,7 +79,11 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	for _, o := range outs {
-		rec.Experiments[o.Name] = &recordedOutcome{runInfo: newRunInfo(o.Command, o.Passed), Outcome: o}
+		info := newRunInfo(o.Command, o.Passed)
+		// Each experiment's own time and load, not the bench run's end.
+		info.Date = o.Finished.UTC().Truncate(time.Second)
+		info.LoadAvg = fmt.Sprintf("%.1f → %.1f", o.LoadAvgStart, o.LoadAvgEnd)
+		rec.Experiments[o.Name] = &recordedOutcome{runInfo: info, Outcome: o}
 		if !o.Passed {
 			failed = append(failed, o.Name)
 		}
