@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,9 +32,18 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	f.register(fs)
 	only := fs.String("only", "", "comma-separated experiments to run (default all)")
 	tools := fs.String("tools", "gateway,catalog", `the other issues' benchmarks to run too: "gateway" (vs nginx), "catalog" (read path); "" for none`)
-	doc := fs.String("doc", filepath.Join(moduleRoot(), "docs", "benchmarks.md"), "the file whose generated block is rewritten")
+	doc := fs.String("doc", filepath.Join(moduleRoot(), "docs", "benchmarks.md"), "the file whose generated blocks are rewritten")
+	recordPath := fs.String("record", filepath.Join(moduleRoot(), "docs", "benchmarks.json"), "the JSON record of the latest results, which the doc is rendered from")
+	renderOnly := fs.Bool("render", false, "run nothing: render docs/benchmarks.md from the record as it is")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *renderOnly {
+		rec, err := readRecord(*recordPath)
+		if err != nil {
+			return err
+		}
+		return renderDoc(rec, *doc, time.Now(), f.durScale, stdout)
 	}
 	list := experiment.All()
 	if *only != "" {
@@ -59,10 +68,25 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		benches = append(benches, toolBenches()[i])
 	}
-	started := time.Now()
-	outs, err := runExperiments(ctx, list, f, getenv, stdout)
+	rec, err := readRecord(*recordPath)
 	if err != nil {
 		return err
+	}
+	started := time.Now()
+	var failed []string
+	outs, err := runExperiments(ctx, list, f, getenv, stdout)
+	if err != nil && ctx.Err() != nil {
+		return err
+	}
+	for _, o := range outs {
+		info := newRunInfo(o.Command, o.Passed)
+		// Each experiment's own time and load, not the bench run's end.
+		info.Date = o.Finished.UTC().Truncate(time.Second)
+		info.LoadAvg = fmt.Sprintf("%.1f → %.1f", o.LoadAvgStart, o.LoadAvgEnd)
+		rec.Experiments[o.Name] = &recordedOutcome{runInfo: info, Outcome: o}
+		if !o.Passed {
+			failed = append(failed, o.Name)
+		}
 	}
 	// The order pipeline: accept latency and accept -> final status.
 	sc, err := scenario.Load(scenarioPath("checkout"))
@@ -71,8 +95,15 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	co := common{stack: f.stack, traces: 0, quiet: !f.progress, rateScale: 1, durScale: f.durScale, out: f.out}
 	checkout, err := runScenario(ctx, sc, co, 0, getenv, stdout)
-	if err != nil {
-		return err
+	switch {
+	case err != nil:
+		fmt.Fprintf(stdout, "checkout: %v\n", err)
+		failed = append(failed, "checkout")
+	default:
+		rec.Checkout = &recordedReport{runInfo: newRunInfo("go run ./loadtest run checkout", checkout.Passed), Report: checkout}
+		if !checkout.Passed {
+			failed = append(failed, "checkout")
+		}
 	}
 	if err := writeExperimentReports(outs, f.out, stdout); err != nil {
 		return err
@@ -83,16 +114,76 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	for _, t := range benches {
 		t.run(ctx, absStack(stack), stdout)
+		rt := &recordedTool{runInfo: newRunInfo(t.command(), t.err == nil), Title: t.title, Output: t.output}
+		if t.err != nil {
+			rt.Error = t.err.Error()
+			failed = append(failed, t.name)
+		}
+		rec.Tools[t.name] = rt
 	}
-	block := benchMarkdown(outs, checkout, benches, started, f.durScale)
-	if err := replaceBlock(*doc, block); err != nil {
+	if err := rec.write(*recordPath); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote the generated block of %s\n", *doc)
+	if err := renderDoc(rec, *doc, started, f.durScale, stdout); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("not as expected: %s (see their verdicts)", strings.Join(failed, ", "))
+	}
 	return nil
 }
 
-func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, tools []*toolBench, started time.Time, durScale float64) string {
+// renderDoc writes the summary and the generated section of doc from the
+// record, and the knee's plot beside it.
+func renderDoc(rec *benchRecord, doc string, started time.Time, durScale float64, stdout io.Writer) error {
+	if ro := rec.Experiments["knee"]; ro != nil && ro.Outcome != nil {
+		if svg := ro.Outcome.KneeChart(); svg != "" {
+			if err := os.WriteFile(filepath.Join(filepath.Dir(doc), kneeSVG), []byte(svg+"\n"), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	if err := replaceSummary(doc, summaryMarkdown(rec)); err != nil {
+		return err
+	}
+	if err := replaceBlock(doc, benchMarkdown(rec, started, durScale)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the generated blocks of %s from its record\n", doc)
+	return nil
+}
+
+// kneeSVG is the knee's latency-against-throughput plot, beside the doc.
+const kneeSVG = "benchmarks-knee.svg"
+
+// recorded turns the record back into the outcomes, checkout and tools the
+// doc prints, in the order bench runs them.
+func (r *benchRecord) recorded() ([]*experiment.Outcome, *report.Report, []*toolBench) {
+	var outs []*experiment.Outcome
+	for _, e := range experiment.All() {
+		if ro := r.Experiments[e.Name]; ro != nil && ro.Outcome != nil {
+			outs = append(outs, ro.Outcome)
+		}
+	}
+	var checkout *report.Report
+	if r.Checkout != nil {
+		checkout = r.Checkout.Report
+	}
+	var tools []*toolBench
+	for _, t := range toolBenches() {
+		if rt := r.Tools[t.name]; rt != nil {
+			t.output = rt.Output
+			if rt.Error != "" {
+				t.err = errors.New(rt.Error)
+			}
+			tools = append(tools, t)
+		}
+	}
+	return outs, checkout, tools
+}
+
+func benchMarkdown(rec *benchRecord, started time.Time, durScale float64) string {
+	outs, checkout, tools := rec.recorded()
 	m := report.ThisMachine()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n## Load-test experiments (issue 7)\n\n", benchBegin)
@@ -100,9 +191,9 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, tools []
 	b.WriteString("Every number is open-model: requests are sent at a fixed arrival rate whatever the stack does, and latency is measured from each request's *intended* send time. ")
 	b.WriteString("A stage that achieved less than 99 % of its target rate is saturated and counts for no capacity. ")
 	b.WriteString("These machines are shared and noisy: read the **ratios**, not the absolute times.\n\n")
-	fmt.Fprintf(&b, "- run: %s, took %s%s\n", started.Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second), scaleNote(durScale))
+	fmt.Fprintf(&b, "- last run: %s, took %s%s; each experiment below names its own run in the summary\n", started.Format("2006-01-02 15:04 MST"), time.Since(started).Round(time.Second), scaleNote(durScale))
 	fmt.Fprintf(&b, "- machine: %d cores, %s, %s/%s, %s, load average at the end %s\n", m.Cores, orDefault(m.CPU, "unknown CPU"), m.OS, m.Arch, m.GoVersion, loadAvg())
-	fmt.Fprintf(&b, "- code: %s\n", gitDescribe())
+	fmt.Fprintf(&b, "- code: `%s`\n", gitDescribeDirty())
 	if len(outs) > 0 {
 		fmt.Fprintf(&b, "- trace sampling: %s; lower it with `OTEL_TRACES_SAMPLER_ARG=0.1 make run`\n", outs[0].Sampling)
 	}
@@ -124,6 +215,18 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, tools []
 	b.WriteString("\n")
 	for _, o := range outs {
 		fmt.Fprintf(&b, "### %s\n\n%s\n\n", o.Name, o.Question)
+		if bisected(o) {
+			// The capacity experiments' tables are in their verdict.
+			fmt.Fprintf(&b, "```\n%s\n```\n", strings.TrimRight(o.Verdict, "\n"))
+			if o.Name == "knee" && o.KneeChart() != "" {
+				fmt.Fprintf(&b, "\n![latency against achieved throughput](%s)\n", kneeSVG)
+			}
+			if !o.Passed {
+				fmt.Fprintf(&b, "\n**Not as expected:** %s\n", strings.Join(o.Failures, "; "))
+			}
+			b.WriteString("\n")
+			continue
+		}
 		b.WriteString("| configuration | target/s | achieved/s | highest rate held/s | p50 ms | p99 ms | errors | generator CPU | generator off target (worst 5 s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range o.Rows {
 			if r.Skipped != "" {
@@ -145,6 +248,9 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, tools []
 		}
 		if o.Verdict != "" {
 			fmt.Fprintf(&b, "\n```\n%s\n```\n", strings.TrimRight(o.Verdict, "\n"))
+		}
+		if !o.Passed {
+			fmt.Fprintf(&b, "\n**Not as expected:** %s\n", strings.Join(o.Failures, "; "))
 		}
 		b.WriteString("\n")
 	}
@@ -170,6 +276,17 @@ func benchMarkdown(outs []*experiment.Outcome, checkout *report.Report, tools []
 	return b.String()
 }
 
+// bisected is true for an experiment whose rows are capacities found by
+// bisection or a knee sweep, not one run per configuration.
+func bisected(o *experiment.Outcome) bool {
+	for _, r := range o.Rows {
+		if r.CapacityStat != nil || len(r.Knee) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func servedFrom(m map[string]int64) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -181,6 +298,12 @@ func servedFrom(m map[string]int64) string {
 func metricValue(m experiment.Metric, r experiment.Row) string {
 	switch m {
 	case experiment.Capacity:
+		if st := r.CapacityStat; st != nil {
+			return fmt.Sprintf("median %.0f/s held (%.0f–%.0f over %d runs)", st.Median, st.Min, st.Max, len(st.Runs))
+		}
+		if len(r.Knee) > 0 {
+			return fmt.Sprintf("%.0f/s held at most, over %d rates", r.Capacity, len(r.Knee))
+		}
 		if r.Saturated == 0 {
 			return fmt.Sprintf("≥ %.0f/s held (never saturated: the sweep's top; the ratio says nothing)", r.Capacity)
 		}
@@ -238,12 +361,4 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-func gitDescribe() string {
-	out, err := exec.Command("git", "-C", moduleRoot(), "log", "-1", "--format=%h %s").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return "`" + strings.TrimSpace(string(out)) + "`"
 }

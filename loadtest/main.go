@@ -18,6 +18,13 @@ import (
 )
 
 func main() {
+	if addr := os.Getenv(helloEnv); addr != "" {
+		if err := serveHello(addr); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest hello server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	lifecycle.Main("loadtest", func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 		return run(ctx, os.Args[1:], getenv, stdout)
 	})
@@ -30,6 +37,7 @@ commands:
   validate [FILE...]  check scenario files (default: every file in loadtest/scenarios)
   experiment NAME     run one experiment against the running stack; "list" lists them
   bench               run every experiment and regenerate docs/benchmarks.md
+  generator-cost      the load generator's own CPU per request, beside bare vegeta's
 
 run 'loadtest <command> -h' for the flags of one command`
 
@@ -47,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return cmdExperiment(ctx, args[1:], getenv, stdout)
 	case "bench":
 		return cmdBench(ctx, args[1:], getenv, stdout)
+	case "generator-cost":
+		return cmdGeneratorCost(ctx, args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

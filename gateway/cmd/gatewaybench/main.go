@@ -11,9 +11,11 @@
 // proxy runs pinned to one core and the load generator to the other while
 // it is read, every target gets the same rates in a random order, and each
 // measurement is repeated (3 times by default); the summary gives the
-// median and the spread. Latency is measured from each request's intended
-// send time, so a stalled server shows up as latency instead of as fewer
-// requests sent.
+// median and the spread. The load is the project's one load engine
+// (loadtest/engine): latency from each request's intended send time, so a
+// stalled server shows up as latency instead of as fewer requests sent;
+// failures counted apart; a step a target could not hold is reported
+// saturated, without percentiles.
 package main
 
 import (
@@ -28,10 +30,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -40,6 +40,7 @@ import (
 
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 func main() {
@@ -157,7 +158,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	fmt.Fprintf(stdout, "gatewaybench: %s, clones %v, rates %v x %s, %d repeats in random order, up to %d in flight, %d CPUs (%s), gateway trace sampling %s, GOGC %d for the gateway and the floor\n\n",
 		*path, clones, steps, *step, *repeats, *workers, numCPU(), pin, *sample, lifecycle.GCPercent)
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "round\ttarget\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\t")
+	fmt.Fprintln(w, "round\ttarget\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\tgenerator µs/req\t")
 	// results[target][rate index] holds one result per repeat. Each round
 	// measures every target at every rate in a new random order, so drift
 	// in the machine's state (cache warmth, other load) hits all alike.
@@ -184,8 +185,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 					}
 				}
 				results[t.name][i] = append(results[t.name][i], r)
-				fmt.Fprintf(w, "%d\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%.0f\t\n", round, t.name, rate, r.achieved,
-					ms(r.p50), ms(r.p90), ms(r.p99), r.errors, cpuPerReq(r), r.genCPU*100)
+				lat := fmt.Sprintf("%.2f\t%.2f\t%.2f", ms(r.p50), ms(r.p90), ms(r.p99))
+				if r.saturated {
+					lat = "saturated\t-\t-"
+				}
+				fmt.Fprintf(w, "%d\t%s\t%d\t%.0f\t%s\t%d\t%s\t%.0f\t%.0f\t\n", round, t.name, rate, r.achieved,
+					lat, r.errors, cpuPerReq(r), r.genCPU*100, r.genUSPerReq)
 			}
 			w.Flush()
 		}
@@ -198,10 +203,12 @@ type result struct {
 	rate          int
 	achieved      float64
 	p50, p90, p99 time.Duration
-	errors        int
+	errors        int64
+	saturated     bool // achieved < 99 % of the rate, or the run stopped: no percentiles
 	proxyCPU      time.Duration
-	genCPU        float64 // share of one step's wall time, all cores
-	ok            int
+	genCPU        float64 // the generator's CPU over one step's wall time, all cores
+	genUSPerReq   float64
+	ok            int64
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -221,75 +228,48 @@ func cpuUS(r result) float64 {
 	return float64(r.proxyCPU.Microseconds()) / float64(r.ok)
 }
 
-var client = &http.Client{Transport: &http.Transport{
-	MaxIdleConns: 4096, MaxIdleConnsPerHost: 4096, IdleConnTimeout: time.Minute, DisableCompression: true,
-}, Timeout: 5 * time.Second}
+// transport is shared by every step and target: connections stay warm
+// between steps, as a real client's would.
+var transport = engine.NewTransport(4096)
 
-// measure sends rate requests/s for d: request i is due at start + i/rate;
-// a fixed set of workers takes due requests, and latency counts from the
-// due time.
+var client = &http.Client{Transport: transport, Timeout: 5 * time.Second}
+
+// measure sends rate requests/s for d with the load engine (open model,
+// latency from each request's intended send time, failures apart).
 func measure(ctx context.Context, t target, path string, rate int, d time.Duration, workers int) result {
-	n := int(float64(rate) * d.Seconds())
-	due := make(chan time.Time, n)
-	lat := make([]time.Duration, 0, n)
-	var mu sync.Mutex
-	errs := 0
-	var wg sync.WaitGroup
+	sched, err := engine.NewSchedule([]engine.Stage{{Name: "step", From: float64(rate), To: float64(rate), Duration: d}})
+	if err != nil {
+		panic(err) // rate and d were checked when parsed
+	}
+	next := 0 // the pacer calls Next one call at a time
 	cpu0 := procCPU(t.pids)
-	self0 := selfCPU()
-	start := time.Now().Add(10 * time.Millisecond)
-	var seq sync.Mutex
-	next := 0
-	for range workers {
-		wg.Go(func() {
-			for at := range due {
-				seq.Lock()
-				i := next
-				next++
-				seq.Unlock()
-				url := t.bases[i%len(t.bases)] + fmt.Sprintf(path, 1+i%100)
-				ok := get(url)
-				l := time.Since(at)
-				mu.Lock()
-				if ok {
-					lat = append(lat, l)
-				} else {
-					errs++
-				}
-				mu.Unlock()
-			}
-		})
+	res, err := engine.Run(ctx, engine.Config{
+		Schedule: sched, Names: []string{"get"}, MaxWorkers: uint64(workers), Timeout: 5 * time.Second, Transport: transport,
+		Next: func() engine.Request {
+			i := next
+			next++
+			return engine.Request{Method: http.MethodGet, URL: t.bases[i%len(t.bases)] + fmt.Sprintf(path, 1+i%100)}
+		},
+	})
+	if err != nil {
+		panic(err)
 	}
-	gap := time.Second / time.Duration(rate)
-send:
-	for i := range n {
-		at := start.Add(time.Duration(i) * gap)
-		if wait := time.Until(at); wait > 0 {
-			select {
-			case <-ctx.Done():
-				break send
-			case <-time.After(wait):
-			}
-		}
-		due <- at
+	st := res.Stages[0]
+	r := result{rate: rate, achieved: st.AchievedRPS, errors: res.Total.Errors, ok: res.Total.Count,
+		saturated: st.Saturated || res.Aborted != "", genUSPerReq: res.Generator.CPUPerRequestUS}
+	if !r.saturated {
+		r.p50, r.p90, r.p99 = dur(res.Total.P50), dur(res.Total.P90), dur(res.Total.P99)
 	}
-	close(due)
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(int(p*float64(len(lat))), len(lat)-1)]
-	}
-	r := result{rate: rate, achieved: float64(len(lat)) / elapsed.Seconds(), p50: pct(.5), p90: pct(.9), p99: pct(.99), errors: errs, ok: len(lat)}
 	if t.pids != nil {
 		r.proxyCPU = procCPU(t.pids) - cpu0
 	}
-	r.genCPU = float64(selfCPU()-self0) / float64(elapsed)
+	if res.WallS > 0 {
+		r.genCPU = res.Generator.CPUSeconds / res.WallS / float64(res.Generator.Cores)
+	}
 	return r
 }
+
+func dur(msec float64) time.Duration { return time.Duration(msec * float64(time.Millisecond)) }
 
 func fetchProfile(adminPort int, d time.Duration, file string) error {
 	secs := max(int(d.Seconds())-1, 1)

@@ -76,7 +76,7 @@ func summarize(out io.Writer, targets []target, steps []int, results map[string]
 			a := spreadOf(add)
 			cpu[t.name] = append(cpu[t.name], c)
 			added[t.name] = append(added[t.name], a)
-			errs := 0
+			var errs int64
 			for _, r := range rs {
 				errs += r.errors
 			}

@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/scaleshop/scaleshop/loadtest/internal/engine"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 	"github.com/scaleshop/scaleshop/loadtest/internal/report"
 	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
 )
@@ -61,6 +61,9 @@ type Experiment struct {
 	Custom func(ctx context.Context, s *Stack, opt Options) ([]Row, error)
 	// Verdict reads the rows and says what they show.
 	Verdict func(rows []Row) string
+	// Check holds the outcome to the experiment's stated expectation: each
+	// string is a miss, and any miss makes the run fail (a non-zero exit).
+	Check func(o *Outcome) []string
 }
 
 // Row is one configuration's numbers.
@@ -87,6 +90,10 @@ type Row struct {
 	ServedFrom map[string]int64 `json:"served_from,omitempty"`
 	// Server is the loaded process's own cost (Experiment.ServerCost).
 	Server *ServerCost `json:"server,omitempty"`
+	// CapacityStat is a bisected capacity's repeats (clones, vertical).
+	CapacityStat *CapacityStat `json:"capacity_stat,omitempty"`
+	// Knee is the knee sweep's one run per rate.
+	Knee []Trial `json:"knee,omitempty"`
 }
 
 // StalePct is the share of stale reads in percent.
@@ -110,18 +117,58 @@ type Outcome struct {
 	Started  time.Time `json:"started"`
 	// Sampling is the trace sampling ratio the stack ran with.
 	Sampling report.Sampling `json:"trace_sampling"`
+	// Failures are the misses of Check; Passed is true when there are none.
+	Failures []string `json:"failures"`
+	Passed   bool     `json:"passed"`
+	// LoadAvg is the machine's 1-minute load average at the start and end:
+	// the machine may be shared.
+	LoadAvgStart float64   `json:"load_avg_start"`
+	LoadAvgEnd   float64   `json:"load_avg_end"`
+	Finished     time.Time `json:"finished"`
 }
 
 // Options tune a run.
 type Options struct {
 	DurationScale float64 // < 1 for a quick look
 	Progress      io.Writer
+	// Repeats is how many times each capacity is measured (default 3).
+	Repeats int
+	// MaxClones is how many clone counts clones compares (default 4).
+	MaxClones int
 }
 
-// Run runs every configuration in turn.
+func (o Options) repeats() int {
+	if o.Repeats > 0 {
+		return o.Repeats
+	}
+	return capacityRepeat
+}
+
+func (o Options) maxClones() int {
+	if o.MaxClones > 0 {
+		return min(o.MaxClones, maxClones)
+	}
+	return maxClones
+}
+
+// Run runs every configuration in turn and holds the outcome to Check.
 func (e *Experiment) Run(ctx context.Context, s *Stack, opt Options) (*Outcome, error) {
+	out, err := e.run(ctx, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	if e.Check != nil {
+		out.Failures = e.Check(out)
+	}
+	out.Passed = len(out.Failures) == 0
+	out.Finished = time.Now()
+	out.LoadAvgEnd = loadAverage()
+	return out, nil
+}
+
+func (e *Experiment) run(ctx context.Context, s *Stack, opt Options) (*Outcome, error) {
 	out := &Outcome{Name: e.Name, Concept: e.Concept, Question: e.Question, Metric: e.Metric,
-		Command: "go run ./loadtest experiment " + e.Name, Started: time.Now(),
+		Command: "go run ./loadtest experiment " + e.Name, Started: time.Now(), LoadAvgStart: loadAverage(),
 		Sampling: report.ReadSampling(ctx, s.M.Endpoints.GatewayAdminURL)}
 	if e.Prepare != nil {
 		restore, err := e.Prepare(ctx, s)
@@ -313,6 +360,12 @@ func (o *Outcome) Text(w io.Writer) {
 	}
 	if o.Verdict != "" {
 		fmt.Fprintln(w, o.Verdict)
+	}
+	fmt.Fprintf(w, "load average %.1f at the start, %.1f at the end\n", o.LoadAvgStart, o.LoadAvgEnd)
+	if o.Passed {
+		fmt.Fprintln(w, "PASS: as expected")
+	} else {
+		fmt.Fprintf(w, "FAIL: %s\n", strings.Join(o.Failures, "; "))
 	}
 }
 

@@ -1,11 +1,13 @@
 package experiment
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/scaleshop/scaleshop/loadtest/internal/engine"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
 )
 
@@ -83,5 +85,98 @@ func TestReadYourWritesRows(t *testing.T) {
 	rows[2].StaleReads = 1
 	if v := rywVerdict(rows); !strings.Contains(v, "with the token: 1 of 3 reads stale (NOT as expected") {
 		t.Errorf("a stale token read must show in the verdict:\n%s", v)
+	}
+}
+
+// holdsUpTo is a stack that holds every rate up to capacity.
+func holdsUpTo(capacity float64, calls *[]float64) func(context.Context, float64) (Trial, error) {
+	return func(_ context.Context, rate float64) (Trial, error) {
+		*calls = append(*calls, rate)
+		return Trial{RateRPS: rate, Held: rate <= capacity, AchievedRPS: min(rate, capacity), P99: 5}, nil
+	}
+}
+
+func TestBisectionFindsTheHighestRateHeld(t *testing.T) {
+	for _, capacity := range []float64{37, 480, 1234} {
+		var calls []float64
+		p := &prober{try: holdsUpTo(capacity, &calls)}
+		run, err := p.bisect(context.Background(), 200, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.RPS > capacity || run.RPS < 0.95*capacity {
+			t.Errorf("capacity %.0f: found %.0f after %v", capacity, run.RPS, calls)
+		}
+		if run.At == nil || run.At.RateRPS != run.RPS || !run.At.Held {
+			t.Errorf("capacity %.0f: the trial at capacity is %+v", capacity, run.At)
+		}
+		if len(calls) > 12 {
+			t.Errorf("capacity %.0f: %d trials", capacity, len(calls))
+		}
+	}
+}
+
+func TestCapacitiesRepeatInRandomOrderWithMedianAndSpread(t *testing.T) {
+	var order []string
+	caps := map[string]float64{"a": 100, "b": 300}
+	current := ""
+	p := &prober{s: &Stack{Log: io.Discard}, opt: Options{Repeats: 3}}
+	p.try = func(_ context.Context, rate float64) (Trial, error) {
+		c := caps[current]
+		return Trial{RateRPS: rate, Held: rate <= c}, nil
+	}
+	configs := []capacityConfig{
+		{name: "a", setup: func(context.Context) error { current = "a"; order = append(order, "a"); return nil }},
+		{name: "b", setup: func(context.Context) error { current = "b"; order = append(order, "b"); return nil }},
+	}
+	stats, err := p.measureCapacities(context.Background(), configs, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 6 || strings.Count(strings.Join(order, ""), "a") != 3 {
+		t.Fatalf("setups ran %v, want each config 3 times", order)
+	}
+	for name, st := range stats {
+		if len(st.Runs) != 3 || st.Median < 0.95*caps[name] || st.Median > caps[name] || st.Min > st.Median || st.Max < st.Median || st.LowLoad == nil {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+}
+
+func TestClonesVerdictIsBinding(t *testing.T) {
+	rows := func(caps ...float64) *Outcome {
+		o := &Outcome{}
+		for i, c := range caps {
+			o.Rows = append(o.Rows, Row{Config: clonesName(i + 1), Capacity: c, CapacityStat: &CapacityStat{Median: c}})
+		}
+		return o
+	}
+	if f := clonesCheck(rows(100, 190, 280, 300)); len(f) != 0 {
+		t.Errorf("targets met, failures %v", f)
+	}
+	if f := clonesCheck(rows(100, 170, 280, 300)); len(f) != 1 || !strings.Contains(f[0], "2 clones") {
+		t.Errorf("2 clones short: %v", f)
+	}
+	if f := clonesCheck(rows(100, 210, 290, 300)); len(f) != 1 || !strings.Contains(f[0], "measurement bug") {
+		t.Errorf("2 clones above 2×: %v", f)
+	}
+	if f := clonesCheck(rows(0, 0, 0)); len(f) == 0 {
+		t.Error("no capacity at all passed")
+	}
+	if v := clonesVerdict(rows(100, 190, 280, 285).Rows); !strings.Contains(v, "clone 4 adds nothing") {
+		t.Errorf("verdict does not name the clone that adds nothing:\n%s", v)
+	}
+}
+
+func TestKneeIsWhereP99LeavesItsFloorByTwice(t *testing.T) {
+	pts := []Trial{{RateRPS: 25, Held: true, P99: 4}, {RateRPS: 31, Held: true, P99: 5}, {RateRPS: 39, Held: true, P99: 9}, {RateRPS: 49, Held: false}}
+	if k := kneePoint(pts); k != 2 {
+		t.Errorf("knee at %d, want 2 (9 ms > 2 × 4 ms)", k)
+	}
+	if f := kneeCheck(&Outcome{Rows: []Row{{Knee: pts}}}); len(f) != 0 {
+		t.Errorf("failures %v", f)
+	}
+	if f := kneeCheck(&Outcome{Rows: []Row{{Knee: pts[:2]}}}); len(f) != 2 {
+		t.Errorf("a sweep that never saturated nor left its floor: %v", f)
 	}
 }

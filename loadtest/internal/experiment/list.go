@@ -3,7 +3,6 @@ package experiment
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -35,56 +34,9 @@ func ownCatalog(name string, env map[string]string) func(ctx context.Context, s 
 	}
 }
 
-// Clones are sized by the CPU quota stackctl gives each (CATALOG_CPUS);
-// cloneSlots is only their back pressure: past it a clone queues a few
-// requests, then answers 503 with Retry-After instead of slowing every
-// request down.
-const cloneSlots = 4
-
-var (
-	cloneCapacity     = map[string]string{"HTTP_MAX_CONCURRENCY": strconv.Itoa(cloneSlots)}
-	cloneCapacityText = "HTTP_MAX_CONCURRENCY=" + strconv.Itoa(cloneSlots)
-)
-
-// boundClones restarts the topology's catalog clones with back pressure
-// and returns how to restart them as they were. Without CPU quotas a
-// clone may use the whole machine, and the experiment refuses to run.
-func boundClones(ctx context.Context, s *Stack) (func(), error) {
-	if err := s.M.RequireCPUQuotas(); err != nil {
-		return func() {}, err
-	}
-	names, urls := s.CatalogClones()
-	var bound []string
-	restore := func() {
-		for _, name := range bound {
-			rctx := context.WithoutCancel(ctx)
-			err := s.Control(rctx, "stop", name)
-			if err == nil {
-				err = s.Control(rctx, "start", name)
-			}
-			if err != nil {
-				fmt.Fprintf(s.Log, "  restoring %s: %v\n", name, err)
-			}
-		}
-		waitGateway(context.WithoutCancel(ctx), 2*time.Second)
-	}
-	for i, name := range names {
-		if err := s.Control(ctx, "stop", name); err != nil {
-			return restore, err
-		}
-		bound = append(bound, name)
-		if err := s.ControlEnv(ctx, "start", name, cloneCapacity); err != nil {
-			return restore, err
-		}
-		if err := CheckLimit(ctx, urls[i], cloneSlots); err != nil {
-			return restore, err
-		}
-	}
-	return restore, s.WaitServing(ctx, "catalog", len(names))
-}
-
 // All lists the experiments in the order bench runs them.
 func All() []*Experiment {
+	kill := &killCheck{name: "catalog-1"}
 	return []*Experiment{
 		{
 			Name: "cache", Concept: "caching, server side",
@@ -99,6 +51,16 @@ stages: [{rate: 1000, duration: 15s}]
 				{Name: "cache on", Setup: ownCatalog("cache-on", map[string]string{"CATALOG_CACHE_ENABLED": "true"})},
 				{Name: "cache off", Setup: ownCatalog("cache-off", map[string]string{"CATALOG_CACHE_ENABLED": "false"})},
 			},
+			Check: func(o *Outcome) []string {
+				if len(o.Rows) < 2 || o.Rows[0].Server == nil || o.Rows[1].Server == nil {
+					return []string{"both configurations must report their SQL statements per request"}
+				}
+				on, off := o.Rows[0].Server.DBQueriesPerRequest, o.Rows[1].Server.DBQueriesPerRequest
+				if on >= off {
+					return []string{fmt.Sprintf("the cache saved no SQL: %.2f statements per request with it, %.2f without", on, off)}
+				}
+				return nil
+			},
 			Verdict: func(rows []Row) string {
 				return strings.Join([]string{
 					compare(rows, "CPU per request", func(r Row) float64 {
@@ -109,59 +71,9 @@ stages: [{rate: 1000, duration: 15s}]
 				}, "\n")
 			},
 		},
-		{
-			Name: "vertical", Concept: "vertical scaling",
-			Question: "Same clone, a bigger machine: GOMAXPROCS 1, a pool of 2 connections and " + strconv.Itoa(cloneSlots) + " capacity slots against GOMAXPROCS 2, a pool of 8 and " + strconv.Itoa(2*cloneSlots) + " slots, cache off so the work is real. A rate sweep finds the highest rate each one holds.",
-			Load: load("vertical", `warmup: {rate: 50, duration: 3s}
-stages: [{sweep: {from: 50, to: 550, step: 100, duration: 5s}}]
-`, "limits: {max_workers: 400, max_lag: 2s}\n"),
-			Metric: Capacity,
-			Configs: []Config{
-				{Name: "1 core, pool 2, " + strconv.Itoa(cloneSlots) + " slots", Setup: ownCatalog("vertical-small", map[string]string{"CATALOG_CACHE_ENABLED": "false", "GOMAXPROCS": "1", "CATALOG_REPLICA_POOL_MAX": "2", "CATALOG_PRIMARY_POOL_MAX": "2",
-					"HTTP_MAX_CONCURRENCY": strconv.Itoa(cloneSlots)})},
-				{Name: "2 cores, pool 8, " + strconv.Itoa(2*cloneSlots) + " slots", Setup: ownCatalog("vertical-big", map[string]string{"CATALOG_CACHE_ENABLED": "false", "GOMAXPROCS": "2", "CATALOG_REPLICA_POOL_MAX": "8", "CATALOG_PRIMARY_POOL_MAX": "8",
-					"HTTP_MAX_CONCURRENCY": strconv.Itoa(2 * cloneSlots)})},
-			},
-		},
-		{
-			Name: "clones", Concept: "horizontal scaling, load balancing",
-			Question: "1, 2 and 3 catalog clones behind the gateway (stackctl stop catalog-2 / scale-out catalog), the same read sweep. Each clone runs in a CPU cgroup with the stack's quota (CATALOG_CPUS), a small machine of its own, and is started with " + cloneCapacityText + " as back pressure: " +
-				"a clone past its limit queues a few requests, then answers 503 with Retry-After (the gateway retries another clone within its budget).",
-			Load: load("clones", `warmup: {rate: 50, duration: 3s}
-stages: [{sweep: {from: 50, to: 750, step: 100, duration: 5s}}]
-`, "limits: {max_workers: 400, max_lag: 2s}\n"),
-			Metric:  Capacity,
-			Prepare: boundClones,
-			Configs: []Config{
-				{Name: "1 clone", Setup: func(ctx context.Context, s *Stack) (string, func(), error) {
-					if err := s.Control(ctx, "stop", "catalog-2"); err != nil {
-						return "", nil, err
-					}
-					// Back as Prepare left it: with back pressure.
-					restart := func() { _ = s.ControlEnv(context.WithoutCancel(ctx), "start", "catalog-2", cloneCapacity) }
-					return "", restart, s.WaitServing(ctx, "catalog", 1)
-				}},
-				{Name: "2 clones", Setup: func(ctx context.Context, s *Stack) (string, func(), error) {
-					return "", nil, s.WaitServing(ctx, "catalog", 2)
-				}},
-				{Name: "3 clones", Setup: func(ctx context.Context, s *Stack) (string, func(), error) {
-					if err := s.ControlEnv(ctx, "scale-out", "catalog", cloneCapacity); err != nil {
-						return "", nil, fmt.Errorf("%w: %v", errSkip, err)
-					}
-					return "", func() { _ = s.Control(context.WithoutCancel(ctx), "scale-in", "catalog") }, s.WaitServing(ctx, "catalog", 3)
-				}},
-			},
-		},
-		{
-			Name: "knee", Concept: "latency vs throughput, performance vs scalability",
-			Question: "Where is the knee? Reads through the gateway at rising rates: latency stays flat, then climbs, then the stack stops holding the rate (saturated).",
-			Load: load("knee", `warmup: {rate: 50, duration: 3s}
-stages: [{sweep: {from: 50, to: 650, step: 50, duration: 4s}}]
-`, "limits: {max_workers: 400, max_lag: 2s}\n"),
-			Metric:  Capacity,
-			Configs: []Config{{Name: "gateway, 2 clones"}},
-			Verdict: knee,
-		},
+		vertical(),
+		clones(),
+		knee(),
 		{
 			Name: "kill-clone", Concept: "availability: a clone dies under load",
 			Question: "catalog-1 is killed (SIGKILL) 5 s into a steady read load and started again at 12 s. The gateway's health checks, ejection and budgeted retries should hide it: 0 errors expected.",
@@ -175,10 +87,7 @@ stages: [{rate: 120, duration: 20s}]
 					if !sleep(ctx, 8*time.Second) { // warm-up 3 s + 5 s
 						return
 					}
-					if err := s.Control(ctx, "kill", "catalog-1"); err != nil {
-						fmt.Fprintln(s.Log, "  kill:", err)
-						return
-					}
+					kill.confirm(ctx, s)
 					sleep(ctx, 7*time.Second)
 					if err := s.Control(context.WithoutCancel(ctx), "start", "catalog-1"); err != nil {
 						fmt.Fprintln(s.Log, "  start:", err)
@@ -186,10 +95,25 @@ stages: [{rate: 120, duration: 20s}]
 				}},
 			},
 			Verdict: func(rows []Row) string {
-				if len(rows) == 2 && rows[1].Errors == 0 {
-					return "no request failed while a clone died: the gateway hid it"
+				switch {
+				case !kill.done():
+					return "the kill was not confirmed: " + kill.String()
+				case len(rows) == 2 && rows[1].Errors == 0:
+					return "no request failed while a clone died (" + kill.String() + "): the gateway hid it"
 				}
-				return "requests failed while a clone died: see the error kinds"
+				return "requests failed while a clone died (" + kill.String() + "): see the error kinds"
+			},
+			Check: func(o *Outcome) []string {
+				var fails []string
+				if !kill.done() {
+					fails = append(fails, "the kill was not confirmed: "+kill.String())
+				}
+				for _, r := range o.Rows {
+					if r.Errors > 0 {
+						fails = append(fails, fmt.Sprintf("%s: %d requests failed %v", r.Config, r.Errors, r.ErrorKinds))
+					}
+				}
+				return fails
 			},
 		},
 		{
@@ -222,6 +146,7 @@ limits: {timeout: 5s}
 				}},
 			},
 			Verdict: primaryVerdict,
+			Check:   primaryCheck,
 		},
 		readYourWrites(),
 	}
@@ -257,32 +182,29 @@ func serverValue(r Row, f func(*ServerCost) float64) float64 {
 	return f(r.Server)
 }
 
-// knee names the last stage that held its rate with a p99 within 3× of the
-// first stage's.
-func knee(rows []Row) string {
-	if len(rows) == 0 || len(rows[0].Stages) == 0 {
-		return ""
+// primaryCheck: with the primary up nothing fails; with it stopped reads
+// still succeed and every write fails with 503.
+func primaryCheck(o *Outcome) []string {
+	if len(o.Rows) < 2 {
+		return []string{"both configurations must run"}
 	}
-	var base float64
-	last := ""
-	var b strings.Builder
-	for _, st := range rows[0].Stages {
-		if st.Warmup {
-			continue
-		}
-		mark := ""
-		if st.Saturated {
-			mark = " SATURATED"
-		}
-		fmt.Fprintf(&b, "  %-14s achieved %6.1f/s  p50 %8.2fms  p99 %8.2fms%s\n", st.Name, st.AchievedRPS, st.Latency.P50, st.Latency.P99, mark)
-		if base == 0 {
-			base = st.Latency.P99
-		}
-		if !st.Saturated && st.Latency.P99 <= 3*base {
-			last = fmt.Sprintf("%.0f/s (p99 %.1f ms against %.1f ms at the lowest rate)", st.TargetRPS, st.Latency.P99, base)
+	var fails []string
+	if r := o.Rows[0]; r.Errors > 0 {
+		fails = append(fails, fmt.Sprintf("%s: %d requests failed %v", r.Config, r.Errors, r.ErrorKinds))
+	}
+	for _, q := range o.Rows[1].Requests {
+		switch q.Name {
+		case "product page":
+			if q.Latency.Errors > 0 {
+				fails = append(fails, fmt.Sprintf("reads failed while the primary was down: %d %v", q.Latency.Errors, q.Errors))
+			}
+		case "create product":
+			if q.Latency.Count > 0 || q.Latency.Errors == 0 || q.Errors["http 503"] != q.Latency.Errors {
+				fails = append(fails, fmt.Sprintf("writes while the primary was down: %d succeeded, failures %v; want every one 503", q.Latency.Count, q.Errors))
+			}
 		}
 	}
-	return b.String() + "knee: the highest rate held with p99 within 3× of the lowest rate's is " + last
+	return fails
 }
 
 func primaryVerdict(rows []Row) string {

@@ -56,6 +56,12 @@ func readYourWrites() *Experiment {
 		Metric:  Stale,
 		Custom:  runReadYourWrites,
 		Verdict: rywVerdict,
+		Check: func(o *Outcome) []string {
+			if strings.Contains(o.Verdict, "NOT as expected") {
+				return []string{o.Verdict}
+			}
+			return nil
+		},
 	}
 }
 

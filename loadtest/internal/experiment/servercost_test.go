@@ -70,21 +70,3 @@ func TestDBQueriesRatioAndAllHitCompare(t *testing.T) {
 		t.Errorf("compare with a zero base = %q", got)
 	}
 }
-
-func TestCheckLimitReadsTheClonesGauge(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "# TYPE http_server_concurrency_limit gauge\nhttp_server_concurrency_limit 4")
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	if err := CheckLimit(t.Context(), srv.URL, 4); err != nil {
-		t.Errorf("a clone with the limit asked for: %v", err)
-	}
-	if err := CheckLimit(t.Context(), srv.URL, 8); err == nil {
-		t.Error("a clone running with 4 slots passed for 8")
-	}
-	if err := CheckLimit(t.Context(), srv.URL+"/nothing", 4); err == nil {
-		t.Error("no /metrics, yet the limit checked out")
-	}
-}

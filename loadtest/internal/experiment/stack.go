@@ -119,31 +119,6 @@ func (s *Stack) CatalogClones() (names, urls []string) {
 	return names, urls
 }
 
-// CheckLimit fails unless the process at base reports the capacity limit
-// want (http_server_concurrency_limit): a clone that ignored its setting
-// would make a capacity experiment measure something else.
-func CheckLimit(ctx context.Context, base string, want int) error {
-	v, err := metricValue(ctx, base, "http_server_concurrency_limit")
-	if err != nil {
-		return err
-	}
-	if int(v) != want {
-		return fmt.Errorf("%s runs with a concurrency limit of %v, want %d: see its log", base, v, want)
-	}
-	return nil
-}
-
-// metricValue reads one unlabelled gauge (or counter) from base's /metrics.
-func metricValue(ctx context.Context, base, name string) (float64, error) {
-	families, err := scrape.Get(ctx, http.DefaultClient, base)
-	if err != nil {
-		return 0, err
-	}
-	v, ok := families.Sum(name, nil)
-	if !ok {
-		return 0, fmt.Errorf("%s/metrics has no %s (a process older than the capacity limit?)", base, name)
-	}
-	return v, nil
 }
 
 // Catalog is an extra catalog process with its own settings, outside the

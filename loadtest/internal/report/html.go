@@ -8,7 +8,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/scaleshop/scaleshop/loadtest/internal/engine"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 const css = `body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/traceview"
-	"github.com/scaleshop/scaleshop/loadtest/internal/engine"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 // Schema names the JSON layout; it changes when a field changes meaning.

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scaleshop/scaleshop/loadtest/internal/engine"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 // Options are the run's settings that do not belong in the file.
@@ -96,8 +96,11 @@ func (s *Scenario) Run(ctx context.Context, opt Options) (*Outcome, error) {
 		Schedule: sched, Names: names, Next: gen.next,
 		MaxWorkers: s.Limits.MaxWorkers, MaxLag: s.Limits.MaxLag, Timeout: s.Limits.Timeout,
 		Progress: opt.Progress, Phases: phases,
+		KeepBody: func(kind int) bool { return kind >= 0 && kind < len(s.Mix) && s.Mix[kind].Follow == "order" },
 		OnResult: func(r engine.Response) {
-			if r.Kind >= 0 && r.Kind < len(s.Mix) && s.Mix[r.Kind].Follow == "order" {
+			// A warm-up order is not followed: its accept→final would land
+			// in the measured phase while its acceptance did not.
+			if !r.Warmup && r.Kind >= 0 && r.Kind < len(s.Mix) && s.Mix[r.Kind].Follow == "order" {
 				follower.start(ctx, r)
 			}
 		},
@@ -177,7 +180,7 @@ func (s *Scenario) check(res *engine.Result) []string {
 	return out
 }
 
-// generator builds requests; vegeta's workers call next concurrently.
+// generator builds requests; the engine's pacer calls next.
 type generator struct {
 	s         *Scenario
 	base      string

@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/scaleshop/scaleshop/loadtest/internal/engine"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 // Scenario is one file. The YAML field names are the documentation: see

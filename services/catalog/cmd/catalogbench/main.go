@@ -3,7 +3,7 @@
 // memcached cache and without it, and prints throughput, p50/p99 and the
 // ratios the catalog's targets are stated in.
 //
-//	catalogbench -stack .state/test/stack.json -rounds 8 -round 2s -c 16
+//	catalogbench -stack .state/test/stack.json -rounds 8 -round 2s -rate 800
 //
 // By default it starts its own two catalog processes from the same binary
 // (-bin, default the stack's build) against the stack's Postgres and
@@ -17,16 +17,17 @@
 // path over a cache that costs nothing; its product read against its
 // /healthz is the best ratio any cache design could give.
 //
-// The load is a closed loop at fixed concurrency. Configurations alternate
-// in short rounds, in a rotating order, so the noise of a shared machine
-// falls on all of them alike; the ratios come from one run. Besides the
-// throughput it reports the CPU each catalog process spent per request
-// (from /proc), which a busy machine disturbs much less.
+// The load is the project's load engine (loadtest/engine) at a fixed
+// arrival rate (-rate): latency from each request's intended send time,
+// failures apart, a round the target could not hold reported saturated.
+// Configurations alternate in short rounds, in a rotating order, so the
+// noise of a shared machine falls on all of them alike; the ratios come from
+// one run. At a rate every configuration holds, the number that compares is
+// the CPU each catalog process spent per request (from /proc), which a busy
+// machine disturbs much less than throughput.
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -35,7 +36,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -43,7 +43,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -52,6 +52,7 @@ import (
 
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 func main() {
@@ -65,18 +66,17 @@ func main() {
 }
 
 type options struct {
-	stack       *topology.Manifest
-	bin         string
-	uncached    string // "clone" (own cache-off process) or "header"
-	portBase    int
-	rounds      int
-	round       time.Duration
-	concurrency int
-	products    int
-	sample      string
-	only        []string
-	pprof       bool
-	client      string // "raw" or "nethttp"
+	stack    *topology.Manifest
+	bin      string
+	uncached string // "clone" (own cache-off process) or "header"
+	portBase int
+	rounds   int
+	round    time.Duration
+	rate     int
+	products int
+	sample   string
+	only     []string
+	pprof    bool
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -88,10 +88,9 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.IntVar(&o.portBase, "port", 0, "first of the four ports of the processes it starts (default: the stack's first catalog port + 400; keep below 32768)")
 	fs.IntVar(&o.rounds, "rounds", 8, "rounds; each runs every configuration once")
 	fs.DurationVar(&o.round, "round", 2*time.Second, "length of one configuration's turn in a round")
-	fs.IntVar(&o.concurrency, "c", 16, "concurrent requests (closed loop)")
+	fs.IntVar(&o.rate, "rate", 800, "requests per second of each round (open model)")
 	fs.IntVar(&o.products, "products", 1000, "product ids read (1..n), warmed first")
 	fs.StringVar(&o.sample, "sample", "", "OTEL_TRACES_SAMPLER_ARG of the processes it starts (default: inherited, the production default 1.0)")
-	fs.StringVar(&o.client, "client", "raw", `"raw": a minimal keep-alive HTTP/1.1 client (less than half of net/http's CPU per request, so the generator disturbs the catalog less); "nethttp": net/http's client`)
 	only := fs.String("only", "", "comma-separated configurations to run (default all)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve pprof from the cached process on 127.0.0.1:<port+2> (PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
@@ -114,8 +113,8 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	if o.bin == "" {
 		o.bin = filepath.Join(m.StateDir, "bin", "catalog")
 	}
-	if o.client != "raw" && o.client != "nethttp" {
-		return o, fmt.Errorf("-client %q: want raw or nethttp", o.client)
+	if o.rate <= 0 {
+		return o, fmt.Errorf("-rate %d: want a positive rate", o.rate)
 	}
 	if o.uncached != "clone" && o.uncached != "header" {
 		return o, fmt.Errorf("-uncached %q: want clone or header", o.uncached)
@@ -144,10 +143,12 @@ type config struct {
 	pid     int    // the catalog process it loads, for CPU per request; 0 if unknown
 
 	reqs, errs, wrongSource int
+	saturated               int // rounds not held
 	elapsed                 time.Duration
 	cpu                     time.Duration
-	lat                     []time.Duration
+	p50s, p99s              []float64 // each round's, ms
 	roundRate               []float64
+	roundCPU                []float64 // each round's server CPU per request, µs
 }
 
 var categories = []string{"books", "electronics", "garden", "kitchen", "toys", "sports", "music", "movies", "games", "tools",
@@ -158,11 +159,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{
-		Transport: &http.Transport{MaxIdleConns: 4 * o.concurrency, MaxIdleConnsPerHost: 2 * o.concurrency,
-			IdleConnTimeout: time.Minute, DisableCompression: true},
-		Timeout: 10 * time.Second,
-	}
+	transport := engine.NewTransport(1024)
+	hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
 
 	dir, err := os.MkdirTemp("", "catalogbench-")
 	if err != nil {
@@ -236,15 +234,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	fmt.Fprintf(stdout, "catalogbench: uncached=%s, client=%s, %d rounds × %s per configuration, %d concurrent requests, %d products, sampling %s\n",
-		o.uncached, o.client, o.rounds, o.round, o.concurrency, o.products, sampling(o, getenv))
+	fmt.Fprintf(stdout, "catalogbench: uncached=%s, %d rounds × %s per configuration at %d req/s (open model), %d products, sampling %s\n",
+		o.uncached, o.rounds, o.round, o.rate, o.products, sampling(o, getenv))
 	var self0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self0)
 	start := time.Now()
 	for r := range o.rounds {
 		for i := range configs {
 			c := configs[(i+r)%len(configs)]
-			if err := c.runRound(ctx, hc, o); err != nil {
+			if err := c.runRound(ctx, transport, o); err != nil {
 				return err
 			}
 		}
@@ -284,77 +282,72 @@ func warm(ctx context.Context, hc *http.Client, u string) error {
 	return nil
 }
 
-// runRound runs o.concurrency closed-loop workers for o.round.
-func (c *config) runRound(ctx context.Context, hc *http.Client, o options) error {
+// runRound sends o.rate requests/s for o.round with the load engine.
+func (c *config) runRound(ctx context.Context, transport http.RoundTripper, o options) error {
+	sched, err := engine.NewSchedule([]engine.Stage{{Name: "round", From: float64(o.rate), To: float64(o.rate), Duration: o.round}})
+	if err != nil {
+		return err
+	}
+	r := rand.New(rand.NewPCG(rand.Uint64(), 1))
+	i := 0 // the pacer calls Next one call at a time
+	var wrong atomic.Int64
 	cpu0 := procCPU(c.pid)
-	ctx, cancel := context.WithTimeout(ctx, o.round)
-	defer cancel()
-	type result struct {
-		lat               []time.Duration
-		errs, wrongSource int
-	}
-	results := make([]result, o.concurrency)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range o.concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(rand.Uint64(), uint64(w)))
-			res := &results[w]
-			get := netHTTPGetter(ctx, hc, c.header)
-			if o.client == "raw" {
-				raw := newRawGetter(c.header)
-				defer raw.close()
-				get = raw.get
+	res, err := engine.Run(ctx, engine.Config{
+		Schedule: sched, Names: []string{c.name}, MaxWorkers: 512, Transport: transport,
+		Next: func() engine.Request {
+			req := engine.Request{Method: http.MethodGet, URL: c.targets[i%len(c.targets)] + c.path(r), Header: c.header}
+			i++
+			return req
+		},
+		OnResult: func(resp engine.Response) {
+			if resp.Failed || resp.Header == nil {
+				return
 			}
-			for i := 0; ctx.Err() == nil; i++ {
-				t0 := time.Now()
-				status, from, err := get(c.targets[(w+i)%len(c.targets)], c.path(r))
-				d := time.Since(t0)
-				if ctx.Err() != nil {
-					break // cut off by the end of the round
-				}
-				if err != nil || status != http.StatusOK {
-					res.errs++
-					continue
-				}
-				res.lat = append(res.lat, d)
-				if (c.want == "cache" && from != "cache") || (c.want == "!cache" && (from == "cache" || from == "")) {
-					res.wrongSource++
-				}
+			from := resp.Header.Get("X-Served-From")
+			if (c.want == "cache" && from != "cache") || (c.want == "!cache" && (from == "cache" || from == "")) {
+				wrong.Add(1)
 			}
-		}()
+		},
+	})
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	n := 0
-	for _, res := range results {
-		n += len(res.lat)
-		c.lat = append(c.lat, res.lat...)
-		c.errs += res.errs
-		c.wrongSource += res.wrongSource
-	}
+	cpu := procCPU(c.pid) - cpu0
+	st := res.Stages[0]
+	n := int(res.Total.Count)
 	c.reqs += n
-	c.elapsed += elapsed
-	c.cpu += procCPU(c.pid) - cpu0
-	c.roundRate = append(c.roundRate, float64(n)/elapsed.Seconds())
+	c.errs += int(res.Total.Errors)
+	c.wrongSource += int(wrong.Load())
+	c.elapsed += time.Duration(st.DurationS * float64(time.Second))
+	c.cpu += cpu
+	c.roundRate = append(c.roundRate, st.AchievedRPS)
+	if n > 0 {
+		c.roundCPU = append(c.roundCPU, float64(cpu.Microseconds())/float64(n))
+	}
+	if st.Saturated || res.Aborted != "" {
+		c.saturated++
+		return nil
+	}
+	c.p50s = append(c.p50s, res.Total.P50)
+	c.p99s = append(c.p99s, res.Total.P99)
 	return nil
 }
 
 func (c *config) rate() float64 { return float64(c.reqs) / c.elapsed.Seconds() }
 
-func (c *config) pct(p float64) time.Duration {
-	if len(c.lat) == 0 {
+// median of the rounds' values; 0 when there are none.
+func median(v []float64) float64 {
+	if len(v) == 0 {
 		return 0
 	}
-	slices.Sort(c.lat)
-	return c.lat[min(len(c.lat)-1, int(p*float64(len(c.lat))))]
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func report(w io.Writer, configs []*config, genCPU, total time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "configuration\treq/s\tmin round\tmax round\tp50\tp99\tserver CPU/req\terrors\tnot from expected source\t")
+	fmt.Fprintln(tw, "configuration\tachieved/s\tmin round\tmax round\tp50 ms (median round)\tp99 ms\tsaturated rounds\tserver CPU/req\terrors\tnot from expected source\t")
 	by := map[string]*config{}
 	for _, c := range configs {
 		by[c.name] = c
@@ -362,28 +355,33 @@ func report(w io.Writer, configs []*config, genCPU, total time.Duration) {
 		if c.pid != 0 && c.reqs > 0 {
 			cpu = (c.cpu / time.Duration(c.reqs)).Round(100 * time.Nanosecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t%s\t%s\t%d\t%d\t\n", c.name, c.rate(), slices.Min(c.roundRate), slices.Max(c.roundRate),
-			c.pct(0.50).Round(10*time.Microsecond), c.pct(0.99).Round(10*time.Microsecond), cpu, c.errs, c.wrongSource)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%s\t%d\t%d\t\n", c.name, c.rate(), slices.Min(c.roundRate), slices.Max(c.roundRate),
+			median(c.p50s), median(c.p99s), c.saturated, cpu, c.errs, c.wrongSource)
 	}
 	tw.Flush()
+	// At one arrival rate that every configuration holds, what compares is
+	// the work: server CPU per request, the inverse of the capacity a core
+	// gives. The same ratio per round shows how much the machine's noise
+	// moved it.
 	ratio := func(a, b string) string {
 		x, y := by[a], by[b]
-		if x == nil || y == nil {
+		if x == nil || y == nil || x.pid == 0 || y.pid == 0 || x.reqs == 0 || y.reqs == 0 {
 			return "-"
 		}
-		s := fmt.Sprintf("%.2f×", x.rate()/y.rate())
-		// The same ratio per round shows how much the machine's noise moved it.
+		cx := float64(x.cpu) / float64(x.reqs)
+		cy := float64(y.cpu) / float64(y.reqs)
+		s := fmt.Sprintf("%.2f× the requests per CPU second", cy/cx)
 		var per []float64
-		for i := range min(len(x.roundRate), len(y.roundRate)) {
-			per = append(per, x.roundRate[i]/y.roundRate[i])
+		for i := range min(len(x.roundCPU), len(y.roundCPU)) {
+			if x.roundCPU[i] > 0 {
+				per = append(per, y.roundCPU[i]/x.roundCPU[i])
+			}
 		}
 		if len(per) > 0 {
 			s += fmt.Sprintf(" (per round %.2f–%.2f)", slices.Min(per), slices.Max(per))
 		}
-		if x.pid != 0 && y.pid != 0 && x.reqs > 0 && y.reqs > 0 {
-			cx := float64(x.cpu) / float64(x.reqs)
-			cy := float64(y.cpu) / float64(y.reqs)
-			s += fmt.Sprintf("; server CPU per request %.2f×", cx/cy)
+		if x.saturated > 0 || y.saturated > 0 {
+			s += "; some rounds were saturated: lower -rate"
 		}
 		return s
 	}
@@ -536,165 +534,4 @@ func (p *proc) stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
-}
-
-// A getter sends GET base+path and returns the status and X-Served-From.
-type getter func(base, path string) (status int, servedFrom string, err error)
-
-func netHTTPGetter(ctx context.Context, hc *http.Client, header http.Header) getter {
-	buf := make([]byte, 32<<10)
-	return func(base, path string) (int, string, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-		if err != nil {
-			return 0, "", err
-		}
-		for k, v := range header {
-			req.Header[k] = v
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		if _, err := io.CopyBuffer(io.Discard, resp.Body, buf); err != nil {
-			return 0, "", err
-		}
-		return resp.StatusCode, resp.Header.Get("X-Served-From"), nil
-	}
-}
-
-// rawGetter is a minimal HTTP/1.1 keep-alive client: one connection per
-// target, the request written in one call, the response's status line and
-// headers scanned for what the bench needs and the body skipped. It reads
-// Content-Length and chunked bodies, which is all the catalog sends.
-type rawGetter struct {
-	extra string // extra request header lines
-	conns map[string]*rawConn
-	req   []byte
-}
-
-type rawConn struct {
-	c    net.Conn
-	r    *bufio.Reader
-	host string
-}
-
-func newRawGetter(header http.Header) *rawGetter {
-	var b strings.Builder
-	for k, vs := range header {
-		for _, v := range vs {
-			b.WriteString(k + ": " + v + "\r\n")
-		}
-	}
-	return &rawGetter{extra: b.String(), conns: map[string]*rawConn{}}
-}
-
-func (g *rawGetter) close() {
-	for _, rc := range g.conns {
-		rc.c.Close()
-	}
-}
-
-func (g *rawGetter) get(base, path string) (int, string, error) {
-	rc, err := g.conn(base)
-	if err != nil {
-		return 0, "", err
-	}
-	status, from, err := g.roundTrip(rc, path)
-	if err != nil {
-		rc.c.Close()
-		delete(g.conns, base)
-	}
-	return status, from, err
-}
-
-func (g *rawGetter) conn(base string) (*rawConn, error) {
-	if rc, ok := g.conns[base]; ok {
-		return rc, nil
-	}
-	host := strings.TrimPrefix(base, "http://")
-	c, err := net.DialTimeout("tcp", host, 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	rc := &rawConn{c: c, r: bufio.NewReaderSize(c, 16<<10), host: host}
-	g.conns[base] = rc
-	return rc, nil
-}
-
-func (g *rawGetter) roundTrip(rc *rawConn, path string) (int, string, error) {
-	g.req = append(g.req[:0], "GET "...)
-	g.req = append(g.req, path...)
-	g.req = append(g.req, " HTTP/1.1\r\nHost: "...)
-	g.req = append(g.req, rc.host...)
-	g.req = append(g.req, "\r\n"...)
-	g.req = append(g.req, g.extra...)
-	g.req = append(g.req, "\r\n"...)
-	_ = rc.c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := rc.c.Write(g.req); err != nil {
-		return 0, "", err
-	}
-	line, err := rc.r.ReadSlice('\n')
-	if err != nil {
-		return 0, "", err
-	}
-	// "HTTP/1.1 200 OK"
-	if len(line) < 12 {
-		return 0, "", fmt.Errorf("bad status line %q", line)
-	}
-	status, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, "", fmt.Errorf("bad status line %q", line)
-	}
-	length, chunked, from := -1, false, ""
-	for {
-		line, end, err := headerLine(rc.r)
-		if err != nil {
-			return 0, "", err
-		}
-		if end {
-			break
-		}
-		k, v, ok := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(":"))
-		if !ok {
-			continue
-		}
-		v = bytes.TrimSpace(v)
-		switch {
-		case bytes.EqualFold(k, []byte("Content-Length")):
-			length, _ = strconv.Atoi(string(v))
-		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
-			chunked = bytes.EqualFold(v, []byte("chunked"))
-		case bytes.EqualFold(k, []byte("X-Served-From")):
-			from = string(v)
-		}
-	}
-	switch {
-	case status == http.StatusNotModified || status == http.StatusNoContent:
-	case chunked:
-		if _, err := io.Copy(io.Discard, httputil.NewChunkedReader(rc.r)); err != nil {
-			return 0, "", err
-		}
-		for { // the trailer section, up to its blank line
-			if _, end, err := headerLine(rc.r); err != nil {
-				return 0, "", err
-			} else if end {
-				break
-			}
-		}
-	case length >= 0:
-		if _, err := rc.r.Discard(length); err != nil {
-			return 0, "", err
-		}
-	default:
-		return 0, "", errors.New("a response without a length")
-	}
-	return status, from, nil
-}
-
-// headerLine reads one header or trailer line; end is true for the blank
-// line that ends the section.
-func headerLine(r *bufio.Reader) (line []byte, end bool, err error) {
-	line, err = r.ReadSlice('\n')
-	return line, err == nil && len(line) <= 2, err
 }

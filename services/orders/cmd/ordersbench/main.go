@@ -1,9 +1,9 @@
 // Command ordersbench measures the order pipeline through the gateway at a
-// steady (open-model) rate: accept latency (POST -> 202, measured from the
-// moment each request was due, not when it was sent) and accept->final
-// latency as the client lives it: from the 202 until a long poll
-// (GET /api/orders/{id}?wait=) shows the final status, sent at once after
-// the 202. It prints the trace sampling ratio the gateway ran with.
+// steady (open-model) rate with the load engine (loadtest/engine): accept
+// latency (POST -> 202, measured from the moment each request was due, not
+// when it was sent) and accept->final
+// latency (the order's own timestamps: created_at at the 202, updated_at at
+// the worker's decision), read back with the long poll.
 //
 //	ordersbench -stack .state/test/stack.json -rates 100,200,400 -duration 30s
 //
@@ -22,19 +22,15 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 func main() {
@@ -45,7 +41,6 @@ func main() {
 
 type options struct {
 	gateway   string
-	adminURL  string // the gateway's admin API, for its sampling ratio; "" when unknown
 	rates     []int
 	duration  time.Duration
 	warmup    time.Duration
@@ -76,7 +71,6 @@ func parse(args []string, getenv func(string) string) (options, error) {
 			return o, err
 		}
 		o.gateway = m.Endpoints.GatewayURL
-		o.adminURL = m.Endpoints.GatewayAdminURL
 	}
 	for _, r := range strings.Split(*rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
@@ -100,8 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	b := &bench{opts: opts, http: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: 2048, MaxIdleConnsPerHost: 2048, IdleConnTimeout: time.Minute}}}
+	b := &bench{opts: opts, http: &http.Client{Timeout: 15 * time.Second, Transport: engine.NewTransport(2048)}}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -114,7 +107,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "trace sampling: %s (the gateway's otel_trace_sample_ratio; every hop follows it)\n", b.sampling(ctx))
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "rate/s\tsent\t202\tother\taccept p50 ms\tp99 ms\tmax ms\tfinal p50 ms\tp99 ms\tmax ms\tconfirmed\trejected\tpending\tgen CPU %\t")
 	for _, rate := range opts.rates {
@@ -122,49 +114,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%.0f\t\n", rate, s.sent, s.accepted, s.other,
-			ms(pct(s.accept, 50)), ms(pct(s.accept, 99)), ms(pct(s.accept, 100)),
-			ms(pct(s.final, 50)), ms(pct(s.final, 99)), ms(pct(s.final, 100)), s.confirmed, s.rejected, s.pending, s.cpu)
+		accept := fmt.Sprintf("%.1f\t%.1f\t%.1f", s.accept.P50, s.accept.P99, s.accept.Max)
+		if s.saturated {
+			accept = "saturated\t-\t-"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%s\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t%.0f\t\n", rate, s.sent, s.accepted, s.other,
+			accept, s.final.P50, s.final.P99, s.final.Max, s.confirmed, s.rejected, s.pending, s.cpu)
 		tw.Flush()
 	}
 	return nil
-}
-
-// sampling reads the share of traces the gateway samples, the root of
-// every order's trace, from its /metrics.
-func (b *bench) sampling(ctx context.Context) string {
-	if b.opts.adminURL == "" {
-		return "unknown (no -stack)"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.opts.adminURL+"/metrics", nil)
-	if err != nil {
-		return "unknown: " + err.Error()
-	}
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return "unknown: " + err.Error()
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return "unknown: " + err.Error()
-	}
-	f, ok := families["otel_trace_sample_ratio"]
-	if !ok || len(f.GetMetric()) == 0 {
-		return "unknown (the gateway does not export otel_trace_sample_ratio)"
-	}
-	return strconv.FormatFloat(f.GetMetric()[0].GetGauge().GetValue(), 'g', -1, 64)
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func pct(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p/100+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 func (b *bench) call(ctx context.Context, method, path, token string, body any, out any) (int, error) {
@@ -233,106 +191,98 @@ func (b *bench) setup(ctx context.Context) error {
 
 type result struct {
 	sent, accepted, other        int
-	accept, final                []time.Duration
+	accept, final                engine.Summary // milliseconds
+	saturated                    bool           // the step's 202s fell below 99 % of its rate
 	confirmed, rejected, pending int
 	cpu                          float64
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+type placed struct {
+	id    string
+	token string
 }
 
-// step sends rate orders/s for the duration on an open model: request i is
-// due at start + i/rate whatever happened to the earlier ones, and its
-// accept latency is counted from then. After each 202 the same client
-// long-polls the order until it is final: accept->final is the time from
-// the 202 to the answer that shows the final status.
+// step sends rate orders/s for the duration with the load engine (open
+// model: request i is due at i/rate whatever happened to the earlier ones,
+// and its latency is counted from then; failures apart), then reads every
+// accepted order back with the long poll.
 func (b *bench) step(ctx context.Context, rate int, duration time.Duration) (result, error) {
 	var (
-		res      result
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		inFlight = make(chan struct{}, b.opts.maxFlight)
+		res    result
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		orders []placed
 	)
-	n := int(duration.Seconds() * float64(rate))
-	cpu0, wall0 := cpuTime(), time.Now()
-	start := time.Now().Add(50 * time.Millisecond)
-	for i := range n {
-		due := start.Add(time.Duration(float64(i) * float64(time.Second) / float64(rate)))
-		if d := time.Until(due); d > 0 {
-			select {
-			case <-ctx.Done():
-				return res, ctx.Err()
-			case <-time.After(d):
-			}
-		}
-		select {
-		case inFlight <- struct{}{}:
-		default:
-			return res, fmt.Errorf("%d orders waiting for their 202 at %d/s: the system (or this generator) cannot keep up; lower the rate", b.opts.maxFlight, rate)
-		}
-		res.sent++
-		wg.Go(func() {
-			tok := b.tokens[i%len(b.tokens)]
-			lines := []map[string]any{{"product_id": b.products[rand.IntN(len(b.products))], "quantity": 1 + rand.IntN(3)}}
+	sched, err := engine.NewSchedule([]engine.Stage{{Name: "step", From: float64(rate), To: float64(rate), Duration: duration}})
+	if err != nil {
+		return res, err
+	}
+	i := 0 // the pacer calls Next one call at a time
+	r, err := engine.Run(ctx, engine.Config{
+		Schedule: sched, Names: []string{"place order"}, MaxWorkers: uint64(b.opts.maxFlight), Timeout: 15 * time.Second,
+		Transport: b.http.Transport,
+		KeepBody:  func(int) bool { return true },
+		Next: func() engine.Request {
+			tok := strconv.Itoa(i % len(b.tokens))
+			body, _ := json.Marshal(map[string]any{"items": []map[string]any{{"product_id": b.products[rand.IntN(len(b.products))], "quantity": 1 + rand.IntN(3)}}})
+			req := engine.Request{Method: http.MethodPost, URL: b.opts.gateway + "/api/orders", Body: body, Tag: tok,
+				Header: http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + b.tokens[i%len(b.tokens)]}}}
+			i++
+			return req
+		},
+		OnResult: func(r engine.Response) {
 			var o struct{ ID string }
-			code, err := b.call(ctx, http.MethodPost, "/api/orders", tok, map[string]any{"items": lines}, &o)
-			accepted := time.Now()
-			// The cap is on orders not yet accepted: a slow pipeline shows in
-			// accept->final, a slow accept stops the step.
-			<-inFlight
-			mu.Lock()
-			if err != nil || code != http.StatusAccepted {
-				res.other++
-				mu.Unlock()
+			if r.Failed || r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &o) != nil {
 				return
 			}
-			res.accepted++
-			res.accept = append(res.accept, accepted.Sub(due))
+			n, _ := strconv.Atoi(r.Tag)
+			mu.Lock()
+			orders = append(orders, placed{o.ID, b.tokens[n]})
 			mu.Unlock()
-			status := b.awaitFinal(ctx, o.ID, tok)
-			final := time.Since(accepted)
+		},
+	})
+	if err != nil {
+		return res, err
+	}
+	if r.Aborted != "" {
+		return res, fmt.Errorf("at %d/s: %s", rate, r.Aborted)
+	}
+	res.sent = int(r.Generator.Sent)
+	res.accepted = len(orders)
+	res.other = res.sent - res.accepted
+	res.accept = r.Total
+	res.saturated = r.Stages[0].Saturated
+	res.cpu = 100 * r.Generator.CPUShare
+	// Read every order back with the long poll; the order's own timestamps
+	// give accept -> final.
+	final := engine.NewLatencies()
+	sem := make(chan struct{}, 32)
+	for _, p := range orders {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			var o struct {
+				Status    string
+				CreatedAt time.Time `json:"created_at"`
+				UpdatedAt time.Time `json:"updated_at"`
+			}
+			code, err := b.call(ctx, http.MethodGet, "/api/orders/"+p.id+"?wait=10s", p.token, nil, &o)
 			mu.Lock()
 			defer mu.Unlock()
-			switch status {
-			case "confirmed":
-				res.confirmed++
-			case "rejected":
-				res.rejected++
-			default:
+			switch {
+			case err != nil || code != http.StatusOK || o.Status == "pending":
 				res.pending++
-				return
+			default:
+				if o.Status == "confirmed" {
+					res.confirmed++
+				} else {
+					res.rejected++
+				}
+				final.Record(o.UpdatedAt.Sub(o.CreatedAt))
 			}
-			res.final = append(res.final, final)
 		})
 	}
 	wg.Wait()
-	res.cpu = 100 * float64(cpuTime()-cpu0) / float64(time.Since(wall0)) / 2 // of the machine's 2 cores
-	slices.Sort(res.accept)
-	slices.Sort(res.final)
+	res.final = final.Summary()
 	return res, nil
 }
-
-// awaitFinal long-polls an order until its status is final, for at most
-// finalWithin; it returns the last status seen ("" on errors).
-func (b *bench) awaitFinal(ctx context.Context, id, token string) string {
-	deadline := time.Now().Add(finalWithin)
-	status := ""
-	for time.Now().Before(deadline) {
-		var o struct{ Status string }
-		code, err := b.call(ctx, http.MethodGet, "/api/orders/"+id+"?wait=5s", token, nil, &o)
-		if err != nil || code != http.StatusOK {
-			return status
-		}
-		if status = o.Status; status != "pending" {
-			return status
-		}
-	}
-	return status
-}
-
-// finalWithin is how long an order may take to be final before the bench
-// counts it as pending.
-const finalWithin = 20 * time.Second

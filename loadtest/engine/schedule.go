@@ -1,8 +1,10 @@
-// Package engine is the open-model load generator: vegeta's Attacker sends
-// requests at the rate a Schedule sets, whatever the server does, and every
-// latency is measured from the moment a request was due (its intended send
-// time), so a stalled server or a generator that fell behind shows in the
-// percentiles instead of hiding (no coordinated omission).
+// Package engine is the one open-model load generator of every benchmark
+// and experiment: a pacer hands each request to a worker when the Schedule
+// says it is due, whatever the server does, and every latency is measured
+// from that moment (its intended send time), so a stalled server or a
+// generator that fell behind shows in the percentiles instead of hiding (no
+// coordinated omission). Latencies go into HdrHistograms; failures are
+// counted apart; a stage the server could not hold is marked saturated.
 package engine
 
 import (

@@ -3,14 +3,15 @@ package engine
 import (
 	"container/heap"
 	"math"
-	"net/url"
 	"sort"
 	"sync"
 	"time"
 )
 
-// recorder turns results into histograms and counters. One goroutine adds;
-// the progress line reads under the same lock once a second.
+// recorder turns results into histograms and counters. Workers add under
+// the lock; the progress line reads under it once a second. Only successful
+// requests enter the latency histograms: a refused connection answers in
+// microseconds and would make a failing server look fast.
 type recorder struct {
 	mu       sync.Mutex
 	sched    *Schedule
@@ -22,23 +23,19 @@ type recorder struct {
 	codes    map[int]int64
 	stages   []*stageRec
 	seconds  []*secondRec
+	okAt     []int32 // successes by the millisecond they completed in
 	slowest  slowHeap
 	slowN    int
 	sendLag  *Latencies
 	service  *Latencies
 	measured int64 // results outside the warm-up
 	failed   int64
-	done     int64
 }
 
 type stageRec struct {
 	lat            *Latencies
 	ok, sent, errs int64
 	errKinds       map[string]int64
-	// The stage's hits are first .. first+count-1. The latencies of the
-	// first and the last tenth of them tell whether a queue grew.
-	first, count uint64
-	head, tail   *Latencies
 }
 
 type secondRec struct {
@@ -55,12 +52,8 @@ func newRecorder(s *Schedule, names []string, slowN int) *recorder {
 		r.byName = append(r.byName, NewLatencies())
 		r.errsBy = append(r.errsBy, map[string]int64{})
 	}
-	for i := range s.Stages() {
-		first, next := s.FirstHit(i), s.FirstHit(i+1)
-		r.stages = append(r.stages, &stageRec{
-			lat: NewLatencies(), errKinds: map[string]int64{}, first: first, count: next - first,
-			head: newCoarse(), tail: newCoarse(),
-		})
+	for range s.Stages() {
+		r.stages = append(r.stages, &stageRec{lat: NewLatencies(), errKinds: map[string]int64{}})
 	}
 	return r
 }
@@ -84,29 +77,27 @@ func (r *recorder) second(t time.Duration) *secondRec {
 }
 
 func (r *recorder) add(s sample) {
+	// A request cannot have been answered before it was due.
+	s.end = max(s.end, s.due, s.sent)
 	lat := s.end - s.due
+	ok := s.errKind == ""
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.done++
 	r.sendLag.Record(s.sent - s.due)
 	si := r.sched.StageOf(s.seq)
 	st := r.stages[si]
 	st.sent++
-	st.lat.Record(lat)
-	if w := st.window(); w > 0 {
-		switch pos := s.seq - st.first; {
-		case pos < w:
-			st.head.Record(lat)
-		case pos >= st.count-w:
-			st.tail.Record(lat)
-		}
-	}
 	r.second(s.sent).sent++
-	sec := r.second(s.due)
-	sec.lat.Record(lat)
-	if s.errKind == "" {
+	if ok {
 		st.ok++
+		st.lat.Record(lat)
+		r.second(s.due).lat.Record(lat)
 		r.second(s.end).ok++
+		msec := int(s.end / time.Millisecond)
+		if n := msec + 1 - len(r.okAt); n > 0 {
+			r.okAt = append(r.okAt, make([]int32, max(n, 1024))...)
+		}
+		r.okAt[msec]++
 	} else {
 		st.errs++
 		st.errKinds[s.errKind]++
@@ -116,15 +107,16 @@ func (r *recorder) add(s sample) {
 		return
 	}
 	r.measured++
-	r.total.Record(lat)
-	r.service.Record(s.end - s.sent)
-	if s.kind >= 0 && s.kind < len(r.byName) {
-		r.byName[s.kind].Record(lat)
-	}
 	if s.code != 0 {
 		r.codes[s.code]++
 	}
-	if s.errKind != "" {
+	if ok {
+		r.total.Record(lat)
+		r.service.Record(s.end - s.sent)
+		if s.kind >= 0 && s.kind < len(r.byName) {
+			r.byName[s.kind].Record(lat)
+		}
+	} else {
 		r.failed++
 		r.errs[s.errKind]++
 		if s.kind >= 0 && s.kind < len(r.errsBy) {
@@ -146,17 +138,26 @@ func (r *recorder) add(s sample) {
 	}
 }
 
+// okBetween counts the successes that completed in (from, to].
+func (r *recorder) okBetween(from, to time.Duration) int64 {
+	var n int64
+	for i := max(int(from/time.Millisecond)+1, 0); i <= int(to/time.Millisecond) && i < len(r.okAt); i++ {
+		n += int64(r.okAt[i])
+	}
+	return n
+}
+
 // snapshot is what the progress line shows.
 type snapshot struct {
-	done, failed int64
-	p50, p99     time.Duration
-	last         *secondRec
+	measured, failed int64
+	p50, p99         time.Duration
+	last             *secondRec
 }
 
 func (r *recorder) snapshot(lastSecond int) snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := snapshot{done: r.done, failed: r.failed, p50: r.total.Quantile(0.5), p99: r.total.Quantile(0.99)}
+	s := snapshot{measured: r.measured, failed: r.failed, p50: r.total.Quantile(0.5), p99: r.total.Quantile(0.99)}
 	if lastSecond >= 0 && lastSecond < len(r.seconds) {
 		c := *r.seconds[lastSecond]
 		s.last = &c
@@ -210,11 +211,18 @@ func (r *recorder) result(elapsed time.Duration) *Result {
 	return res
 }
 
+// stageResult reports one stage. Achieved is the successes the server
+// completed while the stage ran, per second: a server that falls behind
+// answers at its own pace whatever was offered, so the count by completion
+// time is what it held. The window is shifted by the stage's median latency
+// so that a server that keeps up is credited with every request of the
+// stage, the last one included, which is due at the stage's very end.
 func (r *recorder) stageResult(i int, st *stageRec, elapsed time.Duration) StageResult {
 	def := r.sched.Stages()[i]
 	start := r.sched.StageStart(i)
 	dur := def.Duration
-	if elapsed < start+dur { // the run stopped inside this stage
+	cut := elapsed < start+dur // the run stopped inside this stage
+	if cut {
 		dur = max(elapsed-start, 0)
 	}
 	target := (def.From + def.To) / 2
@@ -225,48 +233,28 @@ func (r *recorder) stageResult(i int, st *stageRec, elapsed time.Duration) Stage
 	out.Latency.Errors = st.errs
 	if dur <= 0 {
 		out.Saturated = target > 0
+		out.dropPercentiles()
 		return out
 	}
 	out.SentRPS = float64(st.sent) / dur.Seconds()
-	// A server that keeps up answers the last requests of a stage as fast
-	// as the first. One that does not builds a queue: latency grows by
-	// (target/capacity - 1) for every second of the stage, so the median
-	// latency of the last tenth against the first tenth, over the time
-	// between them, gives the rate it actually served. Medians of a tenth
-	// each make this robust to a few slow requests.
-	served := 1.0 // the share of the offered rate the server kept up with
-	if w := st.window(); w > 0 && st.head.Count() > 0 && st.tail.Count() > 0 {
-		between := r.sched.Due(st.first+st.count-1-w/2) - r.sched.Due(st.first+w/2)
-		growth := st.tail.Quantile(0.5) - st.head.Quantile(0.5)
-		if between > 0 && growth > 0 {
-			served = between.Seconds() / (between + growth).Seconds()
-		}
-	}
-	out.AchievedRPS = float64(st.ok) / dur.Seconds() * served
+	shift := st.lat.Quantile(0.5)
+	ok := r.okBetween(start+shift, start+dur+shift)
+	out.AchievedRPS = float64(ok) / dur.Seconds()
 	scheduled := r.sched.Hits(start+def.Duration) - r.sched.Hits(start)
-	if elapsed < start+def.Duration { // aborted: nothing past the stop was even sent
-		out.Saturated = true
-	}
 	if target > 0 {
 		out.AchievedRatio = out.AchievedRPS / target
 		// Whole-number request counts cannot reach 99 % of a fraction: a
 		// stage of 1.5 s at 5/s schedules 7.5 requests and sends 7. Judge
 		// such a stage by the requests it could send.
-		if whole := math.Floor(scheduled + 1e-6); whole >= 1 {
-			out.AchievedRatio = float64(st.ok) / whole * served
+		if whole := math.Floor(scheduled + 1e-6); whole >= 1 && !cut {
+			out.AchievedRatio = float64(ok) / whole
 		}
-		out.Saturated = out.Saturated || out.AchievedRatio < 0.99
+		out.Saturated = cut || out.AchievedRatio < 0.99
+	}
+	if out.Saturated {
+		out.dropPercentiles()
 	}
 	return out
-}
-
-// window is the number of hits in the head and in the tail tenth; 0 when
-// the stage is too short to tell a trend from noise.
-func (st *stageRec) window() uint64 {
-	if st.count < 20 {
-		return 0
-	}
-	return st.count / 10
 }
 
 // slowHeap is a min-heap on latency: the root is the fastest of the slow.
@@ -285,14 +273,4 @@ func (h *slowHeap) Pop() any {
 	it := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return it
-}
-
-// stripFragment removes the bookkeeping fragment from a target URL.
-func stripFragment(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	u.Fragment = ""
-	return u.String()
 }

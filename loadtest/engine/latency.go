@@ -44,9 +44,6 @@ func (l *Latencies) Mean() time.Duration {
 	return time.Duration(l.h.Mean() * float64(time.Microsecond))
 }
 
-// Merge adds other's values.
-func (l *Latencies) Merge(other *Latencies) { l.h.Merge(other.h) }
-
 // Summary condenses the histogram into the numbers a report prints, in ms.
 func (l *Latencies) Summary() Summary {
 	if l.Count() == 0 {

@@ -11,10 +11,10 @@ type Result struct {
 	Aborted   string    `json:"aborted,omitempty"` // why the run stopped early; empty when it ran to the end
 	Scheduled uint64    `json:"scheduled"`         // requests the schedule asked for (warm-up included)
 
-	Total Summary `json:"total"` // measured requests: warm-up excluded
+	Total Summary `json:"total"` // measured requests: warm-up excluded; latencies of successes only
 	// ServiceTime is the same requests timed from when they were actually
-	// sent, as vegeta stamps them: the gap to Total is the queueing a
-	// closed-loop tool would hide (coordinated omission).
+	// sent: the gap to Total is the queueing a closed-loop tool would hide
+	// (coordinated omission).
 	ServiceTime Summary            `json:"service_time"`
 	ErrorRate   float64            `json:"error_rate"`
 	Errors      map[string]int64   `json:"errors"` // kind -> count
@@ -67,11 +67,17 @@ type StageResult struct {
 	DurationS     float64          `json:"duration_s"`
 	TargetRPS     float64          `json:"target_rps"`
 	SentRPS       float64          `json:"sent_rps"`
-	AchievedRPS   float64          `json:"achieved_rps"` // successful responses per second
+	AchievedRPS   float64          `json:"achieved_rps"` // successes completed while the stage ran, per second
 	AchievedRatio float64          `json:"achieved_ratio"`
 	Saturated     bool             `json:"saturated"`
 	Latency       Summary          `json:"latency"`
 	Errors        map[string]int64 `json:"errors"`
+}
+
+// dropPercentiles leaves a saturated stage its counts and its maximum: its
+// percentiles would describe the queue the generator built, not the server.
+func (s *StageResult) dropPercentiles() {
+	s.Latency = Summary{Count: s.Latency.Count, Errors: s.Latency.Errors, Max: s.Latency.Max}
 }
 
 // Second is one second of the run: requests by their intended send time
@@ -115,6 +121,7 @@ type GeneratorStats struct {
 	CPUShare         float64 `json:"cpu_share"` // of the whole machine (all cores)
 	CPUPerRequestUS  float64 `json:"cpu_per_request_us"`
 	MaxWorkers       uint64  `json:"max_workers"`
+	Workers          uint64  `json:"workers"` // goroutines the pacer started (at most MaxWorkers)
 	PeakInFlight     int64   `json:"peak_in_flight"`
 	SendLagP50MS     float64 `json:"send_lag_p50_ms"`
 	SendLagP99MS     float64 `json:"send_lag_p99_ms"`

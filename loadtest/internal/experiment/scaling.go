@@ -1,0 +1,429 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/scaleshop/scaleshop/loadtest/internal/report"
+)
+
+// Targets of the scaling experiments.
+const (
+	twoClonesTarget   = 1.85
+	threeClonesTarget = 2.7
+	verticalTarget    = 1.8
+	maxClones         = 4
+)
+
+func clones() *Experiment {
+	return &Experiment{
+		Name: "clones", Concept: "horizontal scaling, load balancing; performance vs scalability",
+		Question: fmt.Sprintf("1, 2, 3 and 4 catalog clones behind the gateway, each under a CPU quota of %g cores (its own cgroup), cached product reads. "+
+			"Each one's capacity is the highest rate held (achieved ≥ 99 %%, p99 ≤ %s, 0 errors), found by bisection, %d times in random order: median and spread. "+
+			"Targets: 2 clones ≥ %.2f× one, 3 clones ≥ %.1f×, and no N clones above N× (that would be a measurement bug). "+
+			"Every component's CPU at each capacity shows what becomes the bottleneck once the clones are not; one request's latency at %d/s beside it shows performance staying put while capacity grows.",
+			cloneCPUs, capacityP99, capacityRepeat, twoClonesTarget, threeClonesTarget, lowLoadRPS),
+		Metric: Capacity, Custom: runClones, Verdict: clonesVerdict, Check: clonesCheck,
+	}
+}
+
+func runClones(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
+	p, err := newProber(ctx, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	names, _ := s.CatalogClones()
+	scaledOut := 0
+	defer func() { s.restoreClones(ctx, scaledOut) }()
+	for _, n := range names {
+		if err := s.restartClone(ctx, n, cloneCPUs); err != nil {
+			return nil, err
+		}
+	}
+	for len(names)+scaledOut < maxClones {
+		if err := s.startWithCPUs(ctx, "scale-out", "catalog", cloneCPUs, cloneEnv(cloneCPUs)); err != nil {
+			return nil, err
+		}
+		scaledOut++
+	}
+	if err := s.serveWith(ctx, maxClones); err != nil {
+		return nil, err
+	}
+	if err := p.meterClones(ctx); err != nil {
+		return nil, err
+	}
+	var configs []capacityConfig
+	for n := 1; n <= opt.maxClones(); n++ {
+		configs = append(configs, capacityConfig{name: clonesName(n), setup: func(ctx context.Context) error { return s.serveWith(ctx, n) }})
+	}
+	stats, err := p.measureCapacities(ctx, configs, 200)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for _, c := range configs {
+		rows = append(rows, capacityRow(c.name, stats[c.name]))
+	}
+	return rows, nil
+}
+
+func clonesName(n int) string {
+	if n == 1 {
+		return "1 clone"
+	}
+	return fmt.Sprintf("%d clones", n)
+}
+
+func capacityRow(name string, st *CapacityStat) Row {
+	row := Row{Config: name, Capacity: st.Median, CapacityStat: st}
+	if st.LowLoad != nil {
+		row.P50, row.P99, row.Errors = st.LowLoad.P50, st.LowLoad.P99, st.LowLoad.Errors
+	}
+	return row
+}
+
+// ratios are each row's median capacity over the first row's.
+func ratios(rows []Row) []float64 {
+	out := make([]float64, len(rows))
+	for i, r := range rows {
+		if len(rows) > 0 && rows[0].Capacity > 0 {
+			out[i] = r.Capacity / rows[0].Capacity
+		}
+	}
+	return out
+}
+
+func clonesCheck(o *Outcome) []string {
+	var fails []string
+	rows := o.Rows
+	if len(rows) < 3 || rows[0].Capacity <= 0 {
+		return []string{"one clone held no rate at all: nothing to compare"}
+	}
+	r := ratios(rows)
+	if r[1] < twoClonesTarget {
+		fails = append(fails, fmt.Sprintf("2 clones hold %.2f× one clone, target ≥ %.2f×", r[1], twoClonesTarget))
+	}
+	if r[2] < threeClonesTarget {
+		fails = append(fails, fmt.Sprintf("3 clones hold %.2f× one clone, target ≥ %.1f×", r[2], threeClonesTarget))
+	}
+	for i, x := range r {
+		if n := float64(i + 1); x > n {
+			fails = append(fails, fmt.Sprintf("%d clones hold %.2f× one clone, more than %d×: a measurement bug, not a result", i+1, x, i+1))
+		}
+	}
+	return fails
+}
+
+func clonesVerdict(rows []Row) string {
+	var b strings.Builder
+	capacityTables(&b, rows)
+	// The clone that adds nothing: the first whose row gains under a
+	// tenth of one clone's capacity.
+	for i := 1; i < len(rows); i++ {
+		if rows[0].Capacity > 0 && (rows[i].Capacity-rows[i-1].Capacity)/rows[0].Capacity < 0.1 {
+			fmt.Fprintf(&b, "clone %d adds nothing (%.0f/s against %.0f/s): the limit is no longer the clones; at %s the busiest other part was %s, and the machine ran %.2f of its cores busy\n",
+				i+1, rows[i].Capacity, rows[i-1].Capacity, rows[i].Config, busiest(rows[i]), machineAt(rows[i]))
+			break
+		}
+	}
+	return b.String()
+}
+
+// capacityTables prints capacities with spread and ratio, every
+// component's CPU at each capacity, and low-load latency beside capacity.
+func capacityTables(b *strings.Builder, rows []Row) {
+	r := ratios(rows)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "configuration\tcapacity/s (median)\tspread (min–max)\truns\t× first\tlow-load p50\tlow-load p99\t")
+	for i, row := range rows {
+		st := row.CapacityStat
+		if st == nil {
+			continue
+		}
+		var runs []string
+		for _, run := range st.Runs {
+			runs = append(runs, fmt.Sprintf("%.0f", run.RPS))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f–%.0f\t%s\t%.2f×\t%.2f ms\t%.2f ms\t\n", row.Config, st.Median, st.Min, st.Max, strings.Join(runs, ", "), r[i], row.P50, row.P99)
+	}
+	tw.Flush()
+	b.WriteString("\nCPU at capacity (cores; the median run's trial at its capacity):\n")
+	tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	var names []string
+	for _, row := range rows {
+		if at := atCapacity(row); at != nil {
+			for _, c := range at.CPU {
+				if !containsString(names, c.Name) {
+					names = append(names, c.Name)
+				}
+			}
+		}
+	}
+	fmt.Fprintf(tw, "configuration\t%s\tmachine\tload avg\tgenerator µs/req\t\n", strings.Join(names, "\t"))
+	for _, row := range rows {
+		at := atCapacity(row)
+		if at == nil {
+			continue
+		}
+		cells := make([]string, len(names))
+		for i, n := range names {
+			cells[i] = "-"
+			for _, c := range at.CPU {
+				if c.Name == n {
+					cells[i] = fmt.Sprintf("%.2f", c.Cores)
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%.0f\t\n", row.Config, strings.Join(cells, "\t"), at.MachineCores, at.LoadAvg, at.GeneratorUSPerReq)
+	}
+	tw.Flush()
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func atCapacity(row Row) *Trial {
+	if row.CapacityStat == nil {
+		return nil
+	}
+	if run := row.CapacityStat.medianRun(); run != nil {
+		return run.At
+	}
+	return nil
+}
+
+func busiest(row Row) string {
+	at := atCapacity(row)
+	if at == nil {
+		return "-"
+	}
+	best := ComponentCPU{}
+	for _, c := range at.CPU {
+		if !strings.HasPrefix(c.Name, "clone ") && c.Cores > best.Cores {
+			best = c
+		}
+	}
+	return fmt.Sprintf("%s at %.2f cores", best.Name, best.Cores)
+}
+
+func machineAt(row Row) float64 {
+	if at := atCapacity(row); at != nil {
+		return at.MachineCores
+	}
+	return 0
+}
+
+func vertical() *Experiment {
+	return &Experiment{
+		Name: "vertical", Concept: "vertical scaling",
+		Question: fmt.Sprintf("One catalog clone made bigger: a quota of q, 2q and 3q cores (q = %g, as in clones) with GOMAXPROCS and the pool grown with it, "+
+			"restarted through the stack's supervisor with --cpus; beside it two clones of q. The same bisection, %d times in random order. Target: 2q ≥ %.1f× q.",
+			cloneCPUs, capacityRepeat, verticalTarget),
+		Metric: Capacity, Custom: runVertical, Verdict: verticalVerdict, Check: verticalCheck,
+	}
+}
+
+func runVertical(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
+	p, err := newProber(ctx, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	names, _ := s.CatalogClones()
+	if len(names) < 2 {
+		return nil, fmt.Errorf("vertical needs the topology's two catalog clones, found %v", names)
+	}
+	defer s.restoreClones(ctx, 0)
+	quota := map[string]float64{}
+	with := func(ctx context.Context, first, second float64) error {
+		for i, want := range []float64{first, second} {
+			if want == 0 || quota[names[i]] == want {
+				continue
+			}
+			if err := s.restartClone(ctx, names[i], want); err != nil {
+				return err
+			}
+			quota[names[i]] = want
+		}
+		n := 1
+		if second > 0 {
+			n = 2
+		}
+		if err := s.serveWith(ctx, n); err != nil {
+			return err
+		}
+		return p.meterClones(ctx)
+	}
+	if err := with(ctx, cloneCPUs, cloneCPUs); err != nil {
+		return nil, err
+	}
+	q := cloneCPUs
+	configs := []capacityConfig{
+		{name: fmt.Sprintf("1 clone, q = %.2f cores", q), setup: func(ctx context.Context) error { return with(ctx, q, 0) }},
+		{name: fmt.Sprintf("1 clone, 2q = %.2f cores", 2*q), setup: func(ctx context.Context) error { return with(ctx, 2*q, 0) }},
+		{name: fmt.Sprintf("1 clone, 3q = %.2f cores", 3*q), setup: func(ctx context.Context) error { return with(ctx, 3*q, 0) }},
+		{name: fmt.Sprintf("2 clones of q = %.2f cores", q), setup: func(ctx context.Context) error { return with(ctx, q, q) }},
+	}
+	stats, err := p.measureCapacities(ctx, configs, 200)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for _, c := range configs {
+		rows = append(rows, capacityRow(c.name, stats[c.name]))
+	}
+	return rows, nil
+}
+
+func verticalCheck(o *Outcome) []string {
+	rows := o.Rows
+	if len(rows) < 3 || rows[0].Capacity <= 0 {
+		return []string{"the q clone held no rate at all: nothing to compare"}
+	}
+	var fails []string
+	r := ratios(rows)
+	if r[1] < verticalTarget {
+		fails = append(fails, fmt.Sprintf("2q holds %.2f× q, target ≥ %.1f×", r[1], verticalTarget))
+	}
+	for i, k := range []float64{1, 2, 3, 2} {
+		if i < len(r) && r[i] > k {
+			fails = append(fails, fmt.Sprintf("%s holds %.2f× q, more than %g×: a measurement bug, not a result", rows[i].Config, r[i], k))
+		}
+	}
+	return fails
+}
+
+func verticalVerdict(rows []Row) string {
+	var b strings.Builder
+	capacityTables(&b, rows)
+	if len(rows) == 4 && rows[3].Capacity > 0 && rows[1].Capacity > 0 {
+		fmt.Fprintf(&b, "one 2q clone against two q clones: %.0f/s against %.0f/s (%.2f×)\n", rows[1].Capacity, rows[3].Capacity, rows[1].Capacity/rows[3].Capacity)
+	}
+	return b.String()
+}
+
+func knee() *Experiment {
+	return &Experiment{
+		Name: "knee", Concept: "latency vs throughput",
+		Question: fmt.Sprintf("Two catalog clones of %g cores behind the gateway, cached product reads at rising rates (×1.25 a step, one run per rate) until the stack no longer holds the rate. "+
+			"The knee is the first rate at which p99 leaves its low-load floor by 2×; the plot is latency (p50, p99) against achieved throughput.", cloneCPUs),
+		Metric: Capacity, Custom: runKnee, Verdict: kneeVerdict, Check: kneeCheck,
+	}
+}
+
+func runKnee(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
+	p, err := newProber(ctx, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	names, _ := s.CatalogClones()
+	defer s.restoreClones(ctx, 0)
+	for _, n := range names[:min(2, len(names))] {
+		if err := s.restartClone(ctx, n, cloneCPUs); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.serveWith(ctx, min(2, len(names))); err != nil {
+		return nil, err
+	}
+	if err := p.meterClones(ctx); err != nil {
+		return nil, err
+	}
+	p.bound = math.MaxInt64 // every rate is a point of the curve; held means only rate and errors here
+	row := Row{Config: "gateway, 2 clones"}
+	missed := 0
+	for rate := 25.0; missed < 2 && len(row.Knee) < 20; rate *= 1.25 {
+		t, err := p.trial(ctx, rate)
+		if err != nil {
+			return nil, err
+		}
+		row.Knee = append(row.Knee, t)
+		if t.Held {
+			row.Capacity = max(row.Capacity, t.RateRPS)
+			missed = 0
+		} else {
+			missed++
+		}
+	}
+	row.P50, row.P99 = row.Knee[0].P50, row.Knee[0].P99
+	return []Row{row}, nil
+}
+
+// kneePoint is the first held rate whose p99 is over twice the floor (the
+// p99 of the lowest rate), or -1.
+func kneePoint(pts []Trial) int {
+	if len(pts) == 0 || pts[0].P99 <= 0 {
+		return -1
+	}
+	for i, t := range pts {
+		if !t.Held || t.P99 > 2*pts[0].P99 {
+			return i
+		}
+	}
+	return -1
+}
+
+func kneeCheck(o *Outcome) []string {
+	if len(o.Rows) == 0 || len(o.Rows[0].Knee) == 0 {
+		return []string{"no rate was measured"}
+	}
+	pts := o.Rows[0].Knee
+	var fails []string
+	if pts[0].P99 <= 0 || !pts[0].Held {
+		fails = append(fails, fmt.Sprintf("the lowest rate, %.0f/s, was not held: no floor to measure the knee from", pts[0].RateRPS))
+	}
+	if pts[len(pts)-1].Held {
+		fails = append(fails, "the sweep never reached saturation")
+	}
+	if kneePoint(pts) < 0 {
+		fails = append(fails, "p99 never left its floor by 2×")
+	}
+	return fails
+}
+
+func kneeVerdict(rows []Row) string {
+	if len(rows) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	pts := rows[0].Knee
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "rate/s\tachieved/s\tp50 ms\tp99 ms\tmachine cores\t\t")
+	for _, t := range pts {
+		p50, p99, mark := fmt.Sprintf("%.2f", t.P50), fmt.Sprintf("%.2f", t.P99), ""
+		if !t.Held {
+			p50, p99, mark = "-", "-", "SATURATED: "+t.Why
+		}
+		fmt.Fprintf(tw, "%.0f\t%.1f\t%s\t%s\t%.2f\t%s\t\n", t.RateRPS, t.AchievedRPS, p50, p99, t.MachineCores, mark)
+	}
+	tw.Flush()
+	if k := kneePoint(pts); k >= 0 {
+		fmt.Fprintf(&b, "knee: %.0f/s, the first rate whose p99 left the %.2f ms floor by 2× (or that was not held); the highest rate held was %.0f/s\n",
+			pts[k].RateRPS, pts[0].P99, rows[0].Capacity)
+	}
+	return b.String()
+}
+
+// KneeChart plots latency against achieved throughput.
+func (o *Outcome) KneeChart() string {
+	if o.Name != "knee" || len(o.Rows) == 0 {
+		return ""
+	}
+	var p50, p99 report.Series
+	p50.Name, p99.Name = "p50", "p99"
+	for _, t := range o.Rows[0].Knee {
+		if t.Held {
+			p50.Points = append(p50.Points, [2]float64{t.AchievedRPS, t.P50})
+			p99.Points = append(p99.Points, [2]float64{t.AchievedRPS, t.P99})
+		}
+	}
+	return report.LineChart("knee: latency against achieved throughput", "achieved req/s", "latency (ms)", []report.Series{p50, p99}, nil)
+}
