@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
-	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
@@ -117,8 +116,6 @@ func (s *Stack) CatalogClones() (names, urls []string) {
 		}
 	}
 	return names, urls
-}
-
 }
 
 // Catalog is an extra catalog process with its own settings, outside the
