@@ -34,8 +34,8 @@ var client = &http.Client{
 type load struct {
 	token      string
 	ok, failed atomic.Int64
-	servedBy   sync.Map // X-Served-By -> *atomic.Int64
-	firstErr   atomic.Value
+	servedBy   sync.Map              // X-Served-By -> *atomic.Int64
+	firstErr   atomic.Pointer[error] // errors of several types: an atomic.Value would panic on the second
 	wg         sync.WaitGroup
 }
 
@@ -100,7 +100,14 @@ func devToken(t *testing.T, base, customer string) string {
 
 func (l *load) fail(err error) {
 	l.failed.Add(1)
-	l.firstErr.CompareAndSwap(nil, err)
+	l.firstErr.CompareAndSwap(nil, &err)
+}
+
+func (l *load) firstError() error {
+	if err := l.firstErr.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 func (l *load) served(by string) int64 {
@@ -224,7 +231,7 @@ func TestKillACloneUnderLoadFailsNoRequest(t *testing.T) {
 	l.wg.Wait()
 	t.Logf("%d requests ok, %d failed; the killed clone left the pool after %s", l.ok.Load(), l.failed.Load(), out.Round(time.Millisecond))
 	if n := l.failed.Load(); n != 0 {
-		t.Errorf("%d requests failed while a clone was killed; first: %v", n, l.firstErr.Load())
+		t.Errorf("%d requests failed while a clone was killed; first: %v", n, l.firstError())
 	}
 	// A refused probe marks a member down at once, so the bound is one
 	// health interval (2 s) plus that probe's timeout (1 s).
@@ -267,7 +274,7 @@ func TestASlowCloneGetsLittleTraffic(t *testing.T) {
 		t.Errorf("the slow clone got %.1f%% of the traffic, want < 15%%", 100*share)
 	}
 	if l.failed.Load() != 0 {
-		t.Errorf("%d failed: %v", l.failed.Load(), l.firstErr.Load())
+		t.Errorf("%d failed: %v", l.failed.Load(), l.firstError())
 	}
 }
 
@@ -302,7 +309,7 @@ func TestDrainCutsNoRequest(t *testing.T) {
 		}
 	}
 	if l.failed.Load() != 0 {
-		t.Errorf("%d requests failed during the drain: %v", l.failed.Load(), l.firstErr.Load())
+		t.Errorf("%d requests failed during the drain: %v", l.failed.Load(), l.firstError())
 	}
 	if l.served("draining-clone") == 0 {
 		t.Error("no request through the drained member completed")
@@ -335,6 +342,6 @@ func TestACloneAddedAtRuntimeTakesTraffic(t *testing.T) {
 	t.Logf("catalog-3 served its 50th request %s after the load began; served: catalog-1 %d, catalog-2 %d, catalog-3 %d; failed %d",
 		tookShare.Round(time.Millisecond), l.served("catalog-1"), l.served("catalog-2"), l.served("catalog-3"), l.failed.Load())
 	if l.failed.Load() != 0 {
-		t.Errorf("%d failed: %v", l.failed.Load(), l.firstErr.Load())
+		t.Errorf("%d failed: %v", l.failed.Load(), l.firstError())
 	}
 }

@@ -5,13 +5,18 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 )
 
+// patient waits long: each answer is immediate, but a machine shared by
+// many test stacks can stall any process for seconds.
+var patient = &http.Client{Timeout: time.Minute}
+
 func status(t *testing.T, u string) (int, string) {
 	t.Helper()
-	resp, err := client.Get(u)
+	resp, err := patient.Get(u)
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}

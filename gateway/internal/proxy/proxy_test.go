@@ -76,10 +76,12 @@ func newGateway(t *testing.T, catalogURLs, ordersURLs []string, tweak func(*Conf
 			{Prefix: "/api/products", Pool: catalog, Access: CatalogAccess},
 			{Prefix: "/api/orders", Pool: orders, Access: OrdersAccess},
 		},
-		Transport:      http.DefaultTransport.(*http.Transport).Clone(),
-		Verifier:       v,
-		TryTimeout:     time.Second,
-		RequestTimeout: 3 * time.Second,
+		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		Verifier:  v,
+		// Far above any answer of these fake backends, even a 1 MiB body
+		// under -race on a loaded machine; tests of the timeouts set their own.
+		TryTimeout:     30 * time.Second,
+		RequestTimeout: time.Minute,
 		MaxAttempts:    3,
 		RetryRatio:     0.2,
 		RetryMin:       10,

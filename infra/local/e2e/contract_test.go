@@ -133,8 +133,12 @@ func TestRealAnswersFollowTheContract(t *testing.T) {
 	c.do(call{method: "POST", path: "/api/orders", token: customer, body: map[string]any{"items": []any{}}, want: 400})
 	placed := c.do(call{method: "POST", path: "/api/orders", token: customer, body: order, header: key, want: 202})
 	replay := c.do(call{method: "POST", path: "/api/orders", token: customer, body: order, header: key, want: 202})
-	if replay.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(replay.body, placed.body) {
-		t.Errorf("a replay answered %s (%s), want the first order again", replay.body, replay.header.Get("Idempotent-Replayed"))
+	var first, again struct{ ID string }
+	_ = json.Unmarshal(placed.body, &first)
+	_ = json.Unmarshal(replay.body, &again)
+	if replay.header.Get("Idempotent-Replayed") != "true" || again.ID == "" || again.ID != first.ID {
+		t.Errorf("a replay answered order %q (Idempotent-Replayed %q), want the first order %q again",
+			again.ID, replay.header.Get("Idempotent-Replayed"), first.ID)
 	}
 	c.do(call{method: "POST", path: "/api/orders", token: customer, header: key, want: 422,
 		body: map[string]any{"items": []map[string]int{{"product_id": 1, "quantity": 7}}}})
