@@ -33,6 +33,10 @@ func portHolder(port int) (h holder, ok bool) {
 		return h, false
 	}
 	var inodes []string
+	// procfs deprecates its /proc/net/tcp readers for netlink, which is
+	// faster with very many sockets; this runs once, after a start has
+	// already failed, so it is not worth a netlink dependency.
+	//lint:ignore SA1019 read once on a failed start, see above
 	for _, table := range []func() (procfs.NetTCP, error){fs.NetTCP, fs.NetTCP6} {
 		lines, err := table()
 		if err != nil {
