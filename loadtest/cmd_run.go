@@ -140,10 +140,10 @@ func resolveTarget(target string, c common, getenv func(string) string) (base, j
 	return "", "", fmt.Errorf("target %q: use gateway, catalog or a URL", target)
 }
 
-// metricsBase is where base's own /metrics is served: the gateway serves
-// its metrics on the admin port only; a clone, on its one port.
+// metricsBase is where base's own /metrics is: the gateway serves its
+// metrics on the admin port only, every service on its own port.
 func metricsBase(base string, c common, getenv func(string) string) string {
-	if m, err := loadManifest(c.stack, getenv); err == nil && base == m.Endpoints.GatewayURL && m.Endpoints.GatewayAdminURL != "" {
+	if m, err := loadManifest(c.stack, getenv); err == nil && base == m.Endpoints.GatewayURL {
 		return m.Endpoints.GatewayAdminURL
 	}
 	return base

@@ -103,7 +103,11 @@ func TestEveryServiceIsHealthyAndExportsMetrics(t *testing.T) {
 				t.Errorf("GET %s%s = %s", base, path, resp.Status)
 			}
 		}
-		families, err := scrape.Get(context.Background(), http.DefaultClient, base)
+		metricsBase := base
+		if base == stack.Endpoints.GatewayURL {
+			metricsBase = stack.Endpoints.GatewayAdminURL // the public port serves the API alone
+		}
+		families, err := scrape.Get(context.Background(), http.DefaultClient, metricsBase)
 		if err != nil {
 			t.Errorf("%s/metrics: %v", base, err)
 			continue
