@@ -100,7 +100,8 @@ func devToken(t *testing.T, base, customer string) string {
 
 func (l *load) fail(err error) {
 	l.failed.Add(1)
-	l.firstErr.CompareAndSwap(nil, err)
+	// A string, not the error: atomic.Value panics on a second concrete type.
+	l.firstErr.CompareAndSwap(nil, err.Error())
 }
 
 func (l *load) served(by string) int64 {
