@@ -1,8 +1,9 @@
-// Package docs holds the test that keeps the commands in README.md and
-// docs/*.md working when a reader pastes them: every make target, stackctl
-// subcommand and component, go run path, loadtest scenario and experiment,
-// file path and port they name must exist in this repository.
 package docs
+
+// This test keeps the commands in README.md and docs/*.md working when a
+// reader pastes them: every make target, stackctl subcommand and component,
+// go run path, loadtest scenario and experiment, file path and port they
+// name must exist in this repository.
 
 import (
 	"fmt"

@@ -131,29 +131,47 @@ func (e *environment) buildServices(ctx context.Context, dir string, only ...str
 	return e.runLogged(ctx, e.logPath("build"), "go build services", nil, "go", args...)
 }
 
-// checkPortsFree fails with the port, its owner in the topology and the
-// variable that moves it, before anything starts.
+// checkPortsFree fails, before anything starts, with each taken port, its
+// owner in the topology and the process that holds it (from /proc), and in
+// one line whose stack that is when it is a scaleshop stack, this
+// checkout's or another's.
 func (e *environment) checkPortsFree() error {
-	var taken []string
+	var taken, owners []string
+	hint := ""
+	ownSupervisor := readPid(e.path("run", "stackctl.pid"))
 	for _, c := range e.stack.Components {
 		for _, p := range c.Ports {
 			port := e.stack.Port(c.Name, p.Name)
 			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-			if err != nil {
-				hint := "set " + p.Env + " to a free port"
-				if e.profile == "test" {
-					hint = "set SCALESHOP_TEST_PORT_OFFSET to move the whole test stack"
-				}
-				taken = append(taken, fmt.Sprintf("  port %d (%s %s) is already in use: %s", port, c.Name, p.Name, hint))
+			if err == nil {
+				ln.Close()
 				continue
 			}
-			ln.Close()
+			by := "a process this user cannot see"
+			if h, ok := portHolder(port); ok {
+				by = fmt.Sprintf("pid %d: %s", h.pid, h.cmdline)
+				if o := h.owner(ownSupervisor); o != "" && !slices.Contains(owners, o) {
+					owners = append(owners, o)
+				}
+			}
+			taken = append(taken, fmt.Sprintf("  port %d (%s %s) is held by %s", port, c.Name, p.Name, by))
+			if hint == "" {
+				hint = "or set " + p.Env + " (and the other ports' variables) to free ports"
+				if e.profile == "test" {
+					hint = "or set SCALESHOP_TEST_PORT_OFFSET to move the whole test stack"
+				}
+			}
 		}
 	}
-	if len(taken) > 0 {
-		return fmt.Errorf("ports in use (a stack left running? `make down` stops it):\n%s", strings.Join(taken, "\n"))
+	if len(taken) == 0 {
+		return nil
 	}
-	return nil
+	if len(owners) == 0 {
+		owners = []string{"stop what holds them, " + strings.TrimPrefix(hint, "or ")}
+	} else {
+		owners = append(owners, hint)
+	}
+	return fmt.Errorf("ports in use:\n%s\n%s", strings.Join(taken, "\n"), strings.Join(owners, "\n"))
 }
 
 // supervisor owns the running processes.
@@ -464,8 +482,10 @@ func (e *environment) echoNewLines(path string, from int) int {
 // down stops a stack of this profile: its supervisor if one runs, then any
 // process a dead supervisor left behind.
 func (e *environment) down() error {
+	stopped := false
 	pid := readPid(e.path("run", "stackctl.pid"))
 	if pid > 0 && alive(pid) {
+		stopped = true
 		e.say("stopping the %s stack (supervisor pid %d)", e.profile, pid)
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		waitGone(pid, 90*time.Second)
@@ -475,6 +495,7 @@ func (e *environment) down() error {
 		return err
 	}
 	if n > 0 {
+		stopped = true
 		e.say("stopped %d leftover processes", n)
 	}
 	// Postgres may outlive a pid file that was never written (a crash during
@@ -484,11 +505,19 @@ func (e *environment) down() error {
 			continue
 		}
 		if pm := readPid(filepath.Join(e.pgDataDir(c.Name), "postmaster.pid")); pm > 0 && alive(pm) {
+			stopped = true
 			_ = syscall.Kill(pm, syscall.SIGINT)
 			waitGone(pm, 30*time.Second)
 		}
 	}
 	e.removeCgroups()
+	if !stopped {
+		e.say("nothing was running here (no %s stack of %s)", e.profile, e.stateDir)
+		if err := e.checkPortsFree(); err != nil {
+			e.say("yet `make up` would fail: %v", err)
+		}
+		return nil
+	}
 	e.say("the %s stack is down", e.profile)
 	return nil
 }
