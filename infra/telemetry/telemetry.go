@@ -106,7 +106,7 @@ func Setup(ctx context.Context, cfg Config, logOut io.Writer) (*Telemetry, error
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
-		batcher := sdktrace.NewBatchSpanProcessor(exp,
+		batcher := sdktrace.NewBatchSpanProcessor(newCountingExporter(exp, reg),
 			sdktrace.WithBatchTimeout(500*time.Millisecond),
 			sdktrace.WithBlocking()) // the counting queue in front decides what to drop
 		opts = append(opts, sdktrace.WithSpanProcessor(newCountingQueue(batcher, cfg.MaxQueue, reg)))
