@@ -17,19 +17,23 @@ import (
 // built (Jaeger on a first run), is not waited for: it and everything that
 // depends on it launch in the background under bg, once their
 // dependencies are up, and late reports each one's result. startInOrder
-// returns when all the others are up, or with the first error among them.
-// The returned wait blocks until the background launches have ended; bg
-// ending cancels them.
+// returns when all the others are up, or with the first error among them,
+// and lists the components it left to the background (deferred). The
+// returned wait blocks until the background launches have ended; bg ending
+// cancels them.
 func startInOrder(ctx, bg context.Context, comps []topology.Component,
 	launch func(context.Context, topology.Component) error,
-	later func(name string) bool, late func(name string, err error)) (wait func(), err error) {
+	later func(name string) bool, late func(name string, err error)) (deferred []string, wait func(), err error) {
 	ready := map[string]chan struct{}{}
-	deferred := map[string]bool{}
+	inBackground := map[string]bool{}
 	for _, c := range comps { // in dependency order: a dependency is decided first
 		ready[c.Name] = make(chan struct{})
-		deferred[c.Name] = later(c.Name)
+		inBackground[c.Name] = later(c.Name)
 		for _, d := range c.DependsOn {
-			deferred[c.Name] = deferred[c.Name] || deferred[d]
+			inBackground[c.Name] = inBackground[c.Name] || inBackground[d]
+		}
+		if inBackground[c.Name] {
+			deferred = append(deferred, c.Name)
 		}
 	}
 	await := func(ctx context.Context, c topology.Component) error {
@@ -50,11 +54,11 @@ func startInOrder(ctx, bg context.Context, comps []topology.Component,
 	var background sync.WaitGroup
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range comps {
-		if deferred[c.Name] {
+		if inBackground[c.Name] {
 			background.Go(func() { late(c.Name, await(bg, c)) })
 			continue
 		}
 		g.Go(func() error { return await(gctx, c) })
 	}
-	return background.Wait, g.Wait()
+	return deferred, background.Wait, g.Wait()
 }

@@ -75,9 +75,12 @@ func TestStartInOrderServesWhileJaegerBuilds(t *testing.T) {
 	f := newFakeStack("jaeger")
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wait, err := startInOrder(context.Background(), bg, coldStack, f.launch, f.building, f.reportLate)
+	deferred, wait, err := startInOrder(context.Background(), bg, coldStack, f.launch, f.building, f.reportLate)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []string{"jaeger", "trace-reader"}; !slices.Equal(deferred, want) {
+		t.Errorf("deferred %v, want %v", deferred, want)
 	}
 	// Returned with Jaeger still building: everything that does not need
 	// it is up, in dependency order, and nothing that needs it is.
@@ -101,7 +104,7 @@ func TestStartInOrderFailedBuildLeavesTheRestRunning(t *testing.T) {
 	f := newFakeStack("jaeger")
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	wait, err := startInOrder(context.Background(), bg, coldStack, f.launch, f.building, f.reportLate)
+	_, wait, err := startInOrder(context.Background(), bg, coldStack, f.launch, f.building, f.reportLate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +136,7 @@ func TestStartInOrderFailedBuildLeavesTheRestRunning(t *testing.T) {
 func TestStartInOrderStopsLateStartsWhenTheStackStops(t *testing.T) {
 	f := newFakeStack("jaeger")
 	bg, cancel := context.WithCancel(context.Background())
-	wait, err := startInOrder(context.Background(), bg, coldStack, f.launch, f.building, f.reportLate)
+	_, wait, err := startInOrder(context.Background(), bg, coldStack, f.launch, f.building, f.reportLate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,11 +154,14 @@ func TestStartInOrderStopsLateStartsWhenTheStackStops(t *testing.T) {
 
 func TestStartInOrderWaitsForEverythingWhenNothingBuilds(t *testing.T) {
 	f := newFakeStack()
-	wait, err := startInOrder(context.Background(), context.Background(), coldStack, f.launch, f.building, f.reportLate)
+	deferred, wait, err := startInOrder(context.Background(), context.Background(), coldStack, f.launch, f.building, f.reportLate)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wait()
+	if len(deferred) != 0 {
+		t.Errorf("deferred %v without a build", deferred)
+	}
 	if got := f.launchedSoFar(); len(got) != len(coldStack) {
 		t.Errorf("launched %v, want all of %d before returning", got, len(coldStack))
 	}
@@ -168,7 +174,7 @@ func TestStartInOrderReturnsTheFirstError(t *testing.T) {
 	f := newFakeStack("pg")
 	f.gates["pg"] <- errors.New("initdb failed")
 	building := func(string) bool { return false } // pg is not deferred: it just fails
-	wait, err := startInOrder(context.Background(), context.Background(), coldStack, f.launch, building, f.reportLate)
+	_, wait, err := startInOrder(context.Background(), context.Background(), coldStack, f.launch, building, f.reportLate)
 	wait()
 	if err == nil || err.Error() != "initdb failed" {
 		t.Fatalf("err = %v, want pg's error", err)

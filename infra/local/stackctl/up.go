@@ -69,13 +69,11 @@ func (e *environment) up(ctx context.Context, detachedChild bool) error {
 		e.writeManifest("stopped")
 		return err
 	}
-	if a.jaeger.built() && sup.running(topology.JaegerAllInOne) {
-		e.writeManifest("ready")
+	if pending := sup.publishStatus(); len(pending) == 0 {
 		e.say("all %d components ready in %s", len(e.stack.Components), time.Since(start).Round(100*time.Millisecond))
 	} else {
-		e.writeManifest("serving", topology.JaegerAllInOne)
-		e.say("all components but Jaeger ready in %s; Jaeger starts as soon as its build ends (progress: %s)",
-			time.Since(start).Round(100*time.Millisecond), e.jaegerBuildStatusPath())
+		e.say("all components but %s ready in %s; Jaeger starts as soon as its build ends (progress: %s)",
+			strings.Join(pending, ", "), time.Since(start).Round(100*time.Millisecond), e.jaegerBuildStatusPath())
 	}
 	if err := e.printTable(); err != nil {
 		return err
@@ -176,19 +174,59 @@ type supervisor struct {
 	// scrapeExtras are the clones scale-out started, for Prometheus's targets.
 	scrapeExtras map[string]extraTarget
 	watched      map[*process]bool
+	status       lateState
 }
 
 // startAll starts the stack (see startInOrder); Jaeger, while its binary
 // is still being built, starts later under bg, and lateStarted reports it.
 func (s *supervisor) startAll(ctx, bg context.Context, a artifacts) (waitLate func(), err error) {
 	stillBuilding := func(name string) bool { return name == topology.JaegerAllInOne && !a.jaeger.built() }
-	waitLate, err = startInOrder(ctx, bg, s.env.stack.Components,
+	deferred, waitLate, err := startInOrder(ctx, bg, s.env.stack.Components,
 		func(ctx context.Context, c topology.Component) error { return s.launch(ctx, c, a) },
 		stillBuilding, s.lateStarted)
 	if err != nil && ctx.Err() != nil {
 		return waitLate, errors.New("interrupted while starting")
 	}
+	s.status.Lock()
+	s.status.deferred, s.status.serving = deferred, err == nil
+	s.status.Unlock()
 	return waitLate, err
+}
+
+// lateState is what stack.json's status is made of once the stack serves:
+// the components started in the background and how each one ended. The
+// supervisor's start and the background starts both publish it, in either
+// order; the last one to publish writes the whole truth.
+type lateState struct {
+	sync.Mutex
+	serving  bool
+	deferred []string
+	ended    map[string]error
+}
+
+// publishStatus writes stack.json from the late state and returns the
+// components not up yet.
+func (s *supervisor) publishStatus() (pending []string) {
+	s.status.Lock()
+	defer s.status.Unlock()
+	failed := false
+	for _, name := range s.status.deferred {
+		err, ended := s.status.ended[name]
+		if !ended || err != nil {
+			pending = append(pending, name)
+		}
+		failed = failed || err != nil
+	}
+	switch {
+	case !s.status.serving: // still starting; startAll's caller publishes
+	case failed:
+		s.env.writeManifest("degraded", pending...)
+	case len(pending) > 0:
+		s.env.writeManifest("serving", pending...)
+	default:
+		s.env.writeManifest("ready")
+	}
+	return pending
 }
 
 // lateStarted is told when a component that started in the background is
@@ -198,8 +236,14 @@ func (s *supervisor) lateStarted(name string, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // the stack is stopping
 	}
+	s.status.Lock()
+	if s.status.ended == nil {
+		s.status.ended = map[string]error{}
+	}
+	s.status.ended[name] = err
+	s.status.Unlock()
 	if err != nil {
-		e.writeManifest("degraded", name)
+		s.publishStatus()
 		e.say("%s did not start: %v; the rest of the stack keeps running", name, err)
 		return
 	}
@@ -207,8 +251,9 @@ func (s *supervisor) lateStarted(name string, err error) {
 	p := s.procs[name]
 	s.mu.Unlock()
 	s.watchOne(context.Background(), p)
-	e.writeManifest("ready")
-	e.say("%s ready: the whole stack runs now; traces at %s", name, e.endpoints().JaegerQueryURL)
+	if len(s.publishStatus()) == 0 {
+		e.say("%s ready: the whole stack runs now; traces at %s", name, e.endpoints().JaegerQueryURL)
+	}
 }
 
 // launch starts c; extraEnv (K=V, services only) goes on top of its
