@@ -182,7 +182,18 @@ func (e *environment) kafkaLauncher(c topology.Component, a artifacts) launcher 
 }
 
 func (e *environment) writeKafkaProperties(c topology.Component, path, dataDir string) error {
-	tmpl, err := template.ParseFiles(filepath.Join(e.repo, "infra", "local", "kafka", "server.properties.tmpl"))
+	return e.renderTemplate(path, filepath.Join("infra", "local", "kafka", "server.properties.tmpl"), map[string]any{
+		"BrokerPort":     e.stack.Port(c.Name, "broker"),
+		"ControllerPort": e.stack.Port(c.Name, "controller"),
+		"DataDir":        dataDir,
+		"Partitions":     topology.TopicPartitions,
+	})
+}
+
+// renderTemplate writes the repository's template tmpl (a path relative to
+// the repository root), executed with data, to path.
+func (e *environment) renderTemplate(path, tmpl string, data any) error {
+	t, err := template.ParseFiles(filepath.Join(e.repo, tmpl))
 	if err != nil {
 		return err
 	}
@@ -190,13 +201,11 @@ func (e *environment) writeKafkaProperties(c topology.Component, path, dataDir s
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return tmpl.Execute(f, map[string]any{
-		"BrokerPort":     e.stack.Port(c.Name, "broker"),
-		"ControllerPort": e.stack.Port(c.Name, "controller"),
-		"DataDir":        dataDir,
-		"Partitions":     topology.TopicPartitions,
-	})
+	if err := t.Execute(f, data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (e *environment) jaegerLauncher(c topology.Component, a artifacts) launcher {

@@ -237,10 +237,7 @@ func (p *buildProgress) update(change func(*jaegerBuildStatus)) {
 	if err != nil {
 		return
 	}
-	tmp := p.path + ".tmp"
-	if os.WriteFile(tmp, append(b, '\n'), 0o644) == nil {
-		_ = os.Rename(tmp, p.path)
-	}
+	_ = writeFileAtomic(p.path, append(b, '\n')) // progress only: the build goes on without it
 }
 
 // finish records the build's end and returns err.

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/topology"
@@ -70,19 +69,22 @@ func (e *environment) prometheusLauncher(c topology.Component) launcher {
 }
 
 func (e *environment) writePrometheusConfig(path string) error {
-	tmpl, err := template.ParseFiles(filepath.Join(e.repo, "infra", "local", "prometheus", "prometheus.yml.tmpl"))
-	if err != nil {
-		return err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return tmpl.Execute(f, map[string]string{
-		"Rules":      filepath.Join(e.repo, "infra", "local", "prometheus", "rules.yml"),
+	dir := filepath.Join("infra", "local", "prometheus")
+	return e.renderTemplate(path, filepath.Join(dir, "prometheus.yml.tmpl"), map[string]string{
+		"Rules":      filepath.Join(e.repo, dir, "rules.yml"),
 		"TargetsDir": filepath.Dir(e.scrapeTargetsPath()),
 	})
+}
+
+// writeFileAtomic replaces path with b through a rename, so a reader (a
+// watching Prometheus, the console) never sees half a file. The temporary
+// name ends in .tmp, which no reader's pattern (*.json) matches.
+func writeFileAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // targetGroup is one entry of a file_sd file.
@@ -128,8 +130,8 @@ type extraTarget struct {
 	port int
 }
 
-// writeScrapeTargets replaces the target file atomically: Prometheus must
-// never read half a file (it would drop every target until the next write).
+// writeScrapeTargets replaces the target file atomically: a half-written
+// file would drop every target until the next write.
 func (s *supervisor) writeScrapeTargets() error {
 	s.mu.Lock()
 	groups := scrapeTargets(s.env.stack, s.scrapeExtras)
@@ -142,12 +144,7 @@ func (s *supervisor) writeScrapeTargets() error {
 	if err != nil {
 		return err
 	}
-	// The temporary name does not match the *.json that Prometheus watches.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return writeFileAtomic(path, b)
 }
 
 // scrapeClone adds (or with remove, drops) a scale-out clone from the
