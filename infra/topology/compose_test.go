@@ -34,9 +34,9 @@ var composeUserPorts = map[Kind][]struct {
 	name      string
 	container int
 }{
-	Postgres:  {{"pg", 5432}},
-	Memcached: {{"memcache", 11211}},
-	Kafka:     {{"broker", 0}},
+	Postgres:   {{"pg", 5432}},
+	Memcached:  {{"memcache", 11211}},
+	Kafka:      {{"broker", 0}},
 	Jaeger:     {{"otlp-grpc", 0}, {"otlp-http", 0}, {"query", 0}},
 	Prometheus: {{"http", 0}},
 }
