@@ -155,16 +155,31 @@ func query(base, expr string) (map[string]float64, error) {
 	return got, nil
 }
 
-func TestPrometheusOwnUIAnswers(t *testing.T) {
+// Debian's package serves Prometheus's classic UI: / leads to its graph
+// page, and its targets page lists every target, rendered on the server.
+func TestPrometheusOwnUIShowsTheTargets(t *testing.T) {
 	stack := stacktest.Require(t)
-	resp, err := http.Get(stack.Endpoints.PrometheusURL + "/graph")
-	if err != nil {
-		t.Fatal(err)
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(stack.Endpoints.PrometheusURL + path) // follows the redirect of /
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s (ends at %s): %s", path, resp.Request.URL, resp.Status)
+		}
+		return string(body)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Prometheus") {
-		t.Fatalf("GET /graph: %s, %d bytes; want Prometheus's own page", resp.Status, len(body))
+	if home := get("/"); !strings.Contains(home, "<title>Prometheus Time Series Collection and Processing Server</title>") {
+		t.Errorf("GET / is not Prometheus's page: %.300s", home)
+	}
+	page := get("/classic/targets")
+	for instance := range expectedInstances() {
+		if !strings.Contains(page, instance) {
+			t.Errorf("the targets page does not show %s", instance)
+		}
 	}
 }
 

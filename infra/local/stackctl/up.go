@@ -401,7 +401,7 @@ func (e *environment) printTable() error {
 			}
 		case topology.Prometheus:
 			addr = ep.PrometheusURL
-			note = "metrics and recording rules; its UI at /graph, targets at /targets"
+			note = "metrics and recording rules; its UI at /, targets at /classic/targets"
 		default:
 			addr = "http://" + e.stack.Addr(c.Name, "http")
 			if c.Name == topology.Gateway {
