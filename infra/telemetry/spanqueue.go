@@ -102,10 +102,10 @@ func (q *countingQueue) Shutdown(ctx context.Context) error {
 }
 
 // countingExporter counts the spans of each batch that the exporter could
-// not deliver after its own retries: Jaeger not started yet (its first
-// build runs while the stack already serves), or gone. The batch processor
-// drops such a batch; otel_spans_export_failed_total says how many spans
-// that cost.
+// not deliver within its timeout (10 s of retries): Jaeger not started yet
+// (its first build runs while the stack already serves), or gone. The
+// batch processor drops such a batch; otel_spans_export_failed_total says
+// how many spans that cost.
 type countingExporter struct {
 	sdktrace.SpanExporter
 	failed prometheus.Counter

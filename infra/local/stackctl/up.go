@@ -397,7 +397,7 @@ func (e *environment) printTable() error {
 			note = fmt.Sprintf("query API (/api/traces/{id}); OTLP gRPC %d, HTTP %d",
 				e.stack.Port(c.Name, "otlp-grpc"), e.stack.Port(c.Name, "otlp-http"))
 			if b, ok := readJaegerBuildStatus(e.jaegerBuildStatusPath()); ok && b.State != "done" {
-				note = fmt.Sprintf("still building (%s, %d %%): starts by itself when built; until then spans are queued, and counted as dropped once a queue is full", b.State, b.Percent)
+				note = fmt.Sprintf("still building (%s, %d %%): starts by itself when built; spans until then are dropped and counted (otel_spans_export_failed_total)", b.State, b.Percent)
 			}
 		case topology.Prometheus:
 			addr = ep.PrometheusURL
