@@ -111,7 +111,7 @@ func (e *environment) jaegerBinary(ctx context.Context) (string, error) {
 
 	pkg := "github.com/jaegertracing/jaeger/cmd/jaeger"
 	progress.update(func(s *jaegerBuildStatus) { s.State, s.Percent = "downloading", 0 })
-	e.say("building %s from its Go module at low priority (first time only: 5-20 min on 2 cores; log: %s)", filepath.Base(bin), log)
+	e.say("building %s from its Go module at low priority (first time only: 5-40 min on 2 cores, depending on load; log: %s)", filepath.Base(bin), log)
 	var deps bytes.Buffer
 	err = e.runLoggedTee(ctx, log, "go list jaeger", nil, &deps, lowPriority("go", "list", "-C", mod, "-deps", pkg)...)
 	if err != nil {
