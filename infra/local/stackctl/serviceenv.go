@@ -68,6 +68,7 @@ func (e *environment) endpoints() topology.Endpoints {
 		OrdersURLs:        urls("orders"),
 		WorkerURLs:        urls("worker"),
 		JaegerQueryURL:    "http://" + s.Addr(topology.JaegerAllInOne, "query"),
+		PrometheusURL:     "http://" + s.Addr(topology.PrometheusServer, "http"),
 		OTLPEndpoint:      "http://" + s.Addr(topology.JaegerAllInOne, "otlp-grpc"),
 		CatalogPrimaryDSN: e.appDSN(topology.PGCatalogPrimary, "catalog"),
 		CatalogReplicaDSN: e.appDSN(topology.PGCatalogReplica, "catalog"),
