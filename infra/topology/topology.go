@@ -47,6 +47,7 @@ const (
 	KafkaBroker      = "kafka"
 	JaegerAllInOne   = "jaeger"
 	Gateway          = "gateway"
+	Console          = "console"
 )
 
 // Logical order shards: 0-3 on server A, 4-7 on server B.
@@ -77,6 +78,10 @@ func Native() []Component {
 	catalogDeps := append([]string{PGCatalogPrimary, PGCatalogReplica, Memcached1, Memcached2}, infra...)
 	ordersDeps := append([]string{PGOrdersA, PGOrdersB, KafkaBroker, "catalog-1", "catalog-2"}, infra...)
 	return []Component{
+		// The console depends on nothing: it starts first, answers while the
+		// rest comes up (or Jaeger still builds), and shows each part down
+		// until it is up.
+		{Name: Console, Kind: Service, Binary: "console", Ports: []Port{{"http", "CONSOLE_PORT", 3000}}},
 		{Name: PGCatalogPrimary, Kind: Postgres, Ports: []Port{{"pg", "PG_CATALOG_PRIMARY_PORT", 5433}}},
 		{Name: PGCatalogReplica, Kind: Postgres, Ports: []Port{{"pg", "PG_CATALOG_REPLICA_PORT", 5434}}, DependsOn: []string{PGCatalogPrimary}},
 		{Name: PGOrdersA, Kind: Postgres, Ports: []Port{{"pg", "PG_ORDERS_A_PORT", 5435}}},

@@ -7,6 +7,7 @@ package stackcontrol
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -19,17 +20,46 @@ import (
 // Socket is where the supervisor of the stack kept in stateDir listens.
 func Socket(stateDir string) string { return filepath.Join(stateDir, "run", "control.sock") }
 
-// Send asks the supervisor of the stack in stateDir to do action (stop,
-// kill, start, scale-out, scale-in) to name (a component, or for scaling a
-// service such as "catalog"). env (K=V) goes on top of a service's usual
-// environment, for that start only. It returns the supervisor's answer.
-func Send(ctx context.Context, stateDir, action, name string, env ...string) (string, error) {
+func client(stateDir string) *http.Client {
 	sock := Socket(stateDir)
-	client := &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		},
 	}}
+}
+
+// Running reports, for every component the supervisor has started (the
+// topology's and the clones scale-out added), whether its process runs.
+func Running(ctx context.Context, stateDir string) (map[string]bool, error) {
+	c := client(stateDir)
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://stackctl/components", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no stack supervisor answers on %s: %w", Socket(stateDir), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("stack supervisor: %s", resp.Status)
+	}
+	out := map[string]bool{}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("stack supervisor: %w", err)
+	}
+	return out, nil
+}
+
+// Send asks the supervisor of the stack in stateDir to do action (stop,
+// kill, start, scale-out, scale-in, pause-replay, resume-replay) to name (a component, or for scaling a
+// service such as "catalog"). env (K=V) goes on top of a service's usual
+// environment, for that start only. It returns the supervisor's answer.
+func Send(ctx context.Context, stateDir, action, name string, env ...string) (string, error) {
+	sock := Socket(stateDir)
+	client := client(stateDir)
 	defer client.CloseIdleConnections()
 	u := "http://stackctl/components/" + url.PathEscape(name) + "/" + url.PathEscape(action)
 	if len(env) > 0 {

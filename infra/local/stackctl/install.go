@@ -32,7 +32,8 @@ func (e *environment) install(ctx context.Context) error {
 }
 
 // installDebianPackages installs PostgreSQL 15, memcached and a JDK with
-// apt-get when their programs are absent.
+// apt-get when their programs are absent; the test profile adds Chromium,
+// the headless browser the console's tests drive.
 func (e *environment) installDebianPackages(ctx context.Context) error {
 	want := []struct{ file, pkg string }{
 		{filepath.Join(pgBin, "postgres"), "postgresql-15"},
@@ -40,6 +41,9 @@ func (e *environment) installDebianPackages(ctx context.Context) error {
 		{"/usr/bin/memcached", "memcached"},
 		{"java", "openjdk-17-jre-headless"},
 		{"mvn", "maven"},
+	}
+	if e.profile == "test" {
+		want = append(want, struct{ file, pkg string }{"/usr/bin/chromium", "chromium"})
 	}
 	var missing []string
 	for _, w := range want {

@@ -315,15 +315,19 @@ func (e *environment) printTable() error {
 				e.stack.Port(c.Name, "otlp-grpc"), e.stack.Port(c.Name, "otlp-http"))
 		default:
 			addr = "http://" + e.stack.Addr(c.Name, "http")
-			if c.Name == topology.Gateway {
+			switch c.Name {
+			case topology.Gateway:
 				note = "public API; admin " + ep.GatewayAdminURL + "/admin/backends"
-			} else {
+			case topology.Console:
+				note = "open this in a browser: overview, concepts, break it, shop, traces"
+			default:
 				note = "/healthz /readyz /metrics"
 			}
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", c.Name, addr, note)
 	}
-	fmt.Fprintf(w, "\ntry:  curl -i %s/api/products\n", ep.GatewayURL)
+	fmt.Fprintf(w, "\nopen: %s\n", ep.ConsoleURL)
+	fmt.Fprintf(w, "try:  curl -i %s/api/products\n", ep.GatewayURL)
 	fmt.Fprintf(w, "      curl -s %s/api/services\n\n", ep.JaegerQueryURL)
 	return w.Flush()
 }
