@@ -6,12 +6,12 @@ package concepts
 
 // Concept is one panel of the concepts page.
 type Concept struct {
-	ID      string
-	Title   string
-	What    string
-	Series  []Series
-	Code    []string // file paths in the repository
-	Command string   // the experiment or drill that demonstrates it
+	ID       string
+	Title    string
+	What     string
+	Series   []Series
+	Code     []string // file paths in the repository
+	Commands []string // the experiment or drill that demonstrates it, then other ways to see it
 }
 
 // Series is one live number and its time chart.
@@ -50,8 +50,8 @@ func All() []Concept {
 				{Label: "CPU used per clone", Query: `sum by (instance) (rate(process_cpu_seconds_total{job=~"catalog|orders|worker"}[10s]))`, Unit: Cores, By: "instance"},
 				{Label: "GOMAXPROCS per clone", Query: `max by (instance) (go_sched_gomaxprocs_threads{job=~"catalog|orders|worker"})`, Unit: Count, By: "instance"},
 			},
-			Code:    []string{"infra/pgdb/pgdb.go", "infra/httpserver/capacity.go", "services/catalog/cmd/catalog/main.go"},
-			Command: "go run ./loadtest experiment vertical",
+			Code:     []string{"infra/pgdb/pgdb.go", "infra/httpserver/capacity.go", "services/catalog/cmd/catalog/main.go"},
+			Commands: []string{"go run ./loadtest experiment vertical"},
 		},
 		{
 			ID: "horizontal-scaling", Title: "Horizontal scaling",
@@ -61,8 +61,8 @@ func All() []Concept {
 				{Label: "requests per clone", Query: `instance:http_server_requests:rate10s{job=~"catalog|orders"}`, Unit: PerSecond, By: "instance"},
 				{Label: "healthy catalog members", Query: `pool:gateway_member_healthy:sum{pool="catalog"}`, Unit: Count},
 			},
-			Code:    []string{"infra/topology/topology.go", "infra/local/stackctl/scale.go"},
-			Command: "go run ./loadtest experiment clones   (or: stackctl scale-out catalog)",
+			Code:     []string{"infra/topology/topology.go", "infra/local/stackctl/scale.go"},
+			Commands: []string{"go run ./loadtest experiment clones", "stackctl scale-out catalog"},
 		},
 		{
 			ID: "caching", Title: "Caching",
@@ -73,8 +73,8 @@ func All() []Concept {
 				{Label: "cache hit ratio", Query: `job:catalog_cache_hit:ratio10s`, Unit: Ratio},
 				{Label: "database queries", Query: `role:catalog_db_queries:rate10s`, Unit: PerSecond, By: "role"},
 			},
-			Code:    []string{"services/catalog/internal/catalogcache/cache.go"},
-			Command: "go run ./loadtest experiment cache",
+			Code:     []string{"services/catalog/internal/catalogcache/cache.go"},
+			Commands: []string{"go run ./loadtest experiment cache"},
 		},
 		{
 			ID: "load-balancing", Title: "Load balancing",
@@ -85,8 +85,8 @@ func All() []Concept {
 				{Label: "gateway share per member", Query: `member:gateway_upstream_tries:share10s`, Unit: Ratio, By: "member"},
 				{Label: "retries", Query: `sum(pool_reason:gateway_retries:rate10s)`, Unit: PerSecond},
 			},
-			Code:    []string{"infra/balancer/policy.go", "infra/balancer/health.go", "infra/balancer/member.go", "gateway/internal/proxy/transport.go"},
-			Command: "go run ./loadtest experiment kill-clone",
+			Code:     []string{"infra/balancer/policy.go", "infra/balancer/health.go", "infra/balancer/member.go", "gateway/internal/proxy/transport.go"},
+			Commands: []string{"go run ./loadtest experiment kill-clone"},
 		},
 		{
 			ID: "database-replication", Title: "Database replication",
@@ -97,8 +97,8 @@ func All() []Concept {
 				{Label: "replica lag", Query: `job:catalog_replica_lag_seconds:max`, Unit: Seconds},
 				{Label: "replica lag (WAL)", Query: `job:catalog_replica_lag_bytes:max`, Unit: Bytes},
 			},
-			Code:    []string{"services/catalog/internal/catalogdb/readpath.go", "infra/local/stackctl/postgres.go"},
-			Command: "go run ./loadtest experiment read-your-writes   (or: stackctl pause-replay pg-catalog-replica)",
+			Code:     []string{"services/catalog/internal/catalogdb/readpath.go", "infra/local/stackctl/postgres.go"},
+			Commands: []string{"go run ./loadtest experiment read-your-writes", "stackctl pause-replay pg-catalog-replica"},
 		},
 		{
 			ID: "database-partitioning", Title: "Database partitioning",
@@ -109,8 +109,8 @@ func All() []Concept {
 				{Label: "orders finished per shard", Query: `shard:orders_final:rate10s`, Unit: PerSecond, By: "shard"},
 				{Label: "outbox backlog per shard", Query: `shard:orders_outbox_backlog:max`, Unit: Count, By: "shard"},
 			},
-			Code:    []string{"services/orders/internal/orders/shard.go", "services/orders/internal/shardmap"},
-			Command: "go run ./loadtest run checkout",
+			Code:     []string{"services/orders/internal/orders/shard.go", "services/orders/internal/shardmap"},
+			Commands: []string{"go run ./loadtest run checkout"},
 		},
 		{
 			ID: "clones", Title: "Clones",
@@ -120,8 +120,8 @@ func All() []Concept {
 				{Label: "share of its service's requests", Query: `instance:http_server_requests:share10s{job=~"catalog|orders"}`, Unit: Ratio, By: "instance"},
 				{Label: "worker share of messages", Query: `instance:orders_worker_messages:share10s`, Unit: Ratio, By: "instance"},
 			},
-			Code:    []string{"services/catalog/cmd/catalog/main.go", "services/orders/cmd/orders/main.go", "services/orders/cmd/worker/main.go"},
-			Command: "go test ./services/orders/drills -run TestDrillWorkerKilledMidStream   (or: kill catalog-2 on the Break it page)",
+			Code:     []string{"services/catalog/cmd/catalog/main.go", "services/orders/cmd/orders/main.go", "services/orders/cmd/worker/main.go"},
+			Commands: []string{"SCALESHOP_STACK=$PWD/.state/dev/stack.json go test ./services/orders/drills -run TestDrillWorkerKilledMidStream", "stackctl kill catalog-2"},
 		},
 		{
 			ID: "rdbms-nosql", Title: "Databases: RDBMS and NoSQL",
@@ -131,8 +131,8 @@ func All() []Concept {
 				{Label: "orders finished", Query: `sum by (status) (shard_status:orders_final:rate10s)`, Unit: PerSecond, By: "status"},
 				{Label: "catalog queries by role", Query: `role:catalog_db_queries:rate10s`, Unit: PerSecond, By: "role"},
 			},
-			Code:    []string{"services/orders/internal/ordersdb/store.go", "services/catalog/internal/catalogdb/reservations.go", "services/catalog/internal/catalogdb/migrations/00001_products.sql"},
-			Command: "go test ./services/catalog/drills -run TestConcurrentReservationsOfTheLastUnitOneWins",
+			Code:     []string{"services/orders/internal/ordersdb/store.go", "services/catalog/internal/catalogdb/reservations.go", "services/catalog/internal/catalogdb/migrations/00001_products.sql"},
+			Commands: []string{"SCALESHOP_STACK=$PWD/.state/dev/stack.json go test ./services/catalog/drills -run TestConcurrentReservationsOfTheLastUnitOneWins"},
 		},
 		{
 			ID: "caches-client-server", Title: "Caches: client side and server side",
@@ -143,8 +143,8 @@ func All() []Concept {
 				{Label: "304 Not Modified at the catalog", Query: `sum(rate(http_server_requests_total{job="catalog",code="304"}[10s]))`, Unit: PerSecond},
 				{Label: "memcached hit ratio", Query: `job:catalog_cache_hit:ratio10s`, Unit: Ratio},
 			},
-			Code:    []string{"services/catalog/internal/httpapi/handlers.go", "services/catalog/internal/catalogcache/cache.go"},
-			Command: "curl -i http://127.0.0.1:8080/api/products/1, then again with -H 'If-None-Match: <its ETag>'",
+			Code:     []string{"services/catalog/internal/httpapi/handlers.go", "services/catalog/internal/catalogcache/cache.go"},
+			Commands: []string{"curl -i http://127.0.0.1:8080/api/products/1", "curl -i -H 'If-None-Match: <its ETag>' http://127.0.0.1:8080/api/products/1"},
 		},
 		{
 			ID: "asynchronism", Title: "Asynchronism",
@@ -154,8 +154,8 @@ func All() []Concept {
 				{Label: "consumer lag", Query: `job:orders_consumer_lag:sum`, Unit: Count},
 				{Label: "accept to final, p99", Query: `max(job:orders_accept_to_final_seconds:p99_10s)`, Unit: Seconds},
 			},
-			Code:    []string{"services/orders/internal/ordersdb/store.go", "services/orders/internal/relay/relay.go", "services/orders/internal/worker/worker.go", "services/orders/internal/relay/backlog.go"},
-			Command: "go test ./services/orders/drills -run TestDrillKafkaDownFor30s   (or: stop Kafka on the Break it page)",
+			Code:     []string{"services/orders/internal/ordersdb/store.go", "services/orders/internal/relay/relay.go", "services/orders/internal/worker/worker.go", "services/orders/internal/relay/backlog.go"},
+			Commands: []string{"SCALESHOP_STACK=$PWD/.state/dev/stack.json go test ./services/orders/drills -run TestDrillKafkaDownFor30s", "stackctl stop kafka"},
 		},
 		{
 			ID: "performance-scalability", Title: "Performance vs scalability",
@@ -165,8 +165,8 @@ func All() []Concept {
 				{Label: "catalog p50 at the gateway", Query: `pool:gateway_request_duration_seconds:p50_10s{pool="catalog"}`, Unit: Seconds},
 				{Label: "requests per clone", Query: `instance:http_server_requests:rate10s{job="catalog"}`, Unit: PerSecond, By: "instance"},
 			},
-			Code:    []string{"loadtest/internal/experiment/list.go", "loadtest/scenarios/mixed.yaml"},
-			Command: "go run ./loadtest experiment clones",
+			Code:     []string{"loadtest/internal/experiment/list.go", "loadtest/scenarios/mixed.yaml"},
+			Commands: []string{"go run ./loadtest experiment clones"},
 		},
 		{
 			ID: "latency-throughput", Title: "Latency vs throughput",
@@ -176,8 +176,8 @@ func All() []Concept {
 				{Label: "gateway requests", Query: `sum(rate(gateway_requests_total[10s]))`, Unit: PerSecond},
 				{Label: "p99 at the gateway", Query: `max(pool:gateway_request_duration_seconds:p99_10s)`, Unit: Seconds},
 			},
-			Code:    []string{"loadtest/internal/engine", "loadtest/internal/experiment/list.go"},
-			Command: "go run ./loadtest experiment knee",
+			Code:     []string{"loadtest/internal/engine", "loadtest/internal/experiment/list.go"},
+			Commands: []string{"go run ./loadtest experiment knee"},
 		},
 		{
 			ID: "cap", Title: "Availability vs consistency (CAP)",
@@ -187,8 +187,8 @@ func All() []Concept {
 				{Label: "primary up", Query: `role:catalog_db_up:min{role="primary"}`, Unit: Count},
 				{Label: "catalog 5xx", Query: `sum(instance:http_server_errors:rate10s{job="catalog"})`, Unit: PerSecond},
 			},
-			Code:    []string{"services/catalog/internal/catalogdb/readpath.go"},
-			Command: "go run ./loadtest experiment primary-down   (or: stop pg-catalog-primary on the Break it page)",
+			Code:     []string{"services/catalog/internal/catalogdb/readpath.go"},
+			Commands: []string{"go run ./loadtest experiment primary-down", "stackctl stop pg-catalog-primary"},
 		},
 	}
 }
