@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -184,11 +185,14 @@ func TestKillingACloneFromBreakItShowsItDownAndItsShareMoves(t *testing.T) {
 func TestAnOrderPlacedInTheShopIsConfirmedAndItsTraceSpansEveryTier(t *testing.T) {
 	stack := stacktest.Require(t)
 	ctx := browser(t)
+	// A product of its own (the seed has 10,000, each in stock), so other
+	// tests' orders cannot have sold it out.
+	id := strconv.Itoa(1000 + int(time.Now().UnixNano()%8000))
 	run(t, ctx,
-		chromedp.Navigate(stack.Endpoints.ConsoleURL+"/shop#/products/1"),
+		chromedp.Navigate(stack.Endpoints.ConsoleURL+"/shop#/products/"+id),
 		chromedp.WaitVisible(chromedp.ID("product")),
 	)
-	waitFor(t, ctx, 30*time.Second, "product 1 shown", `document.getElementById("product").dataset.product === "1"`)
+	waitFor(t, ctx, 30*time.Second, "product "+id+" shown", `document.getElementById("product").dataset.product === "`+id+`"`)
 	run(t, ctx, chromedp.Click(chromedp.ID("order")))
 	waitFor(t, ctx, 60*time.Second, "the order confirmed", `document.getElementById("order-state").dataset.state === "confirmed"`)
 	if steps := eval[string](t, ctx, `document.getElementById("order-steps").innerText`); !strings.Contains(steps, "accepted (202, pending)") {

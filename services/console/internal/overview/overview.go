@@ -96,7 +96,7 @@ type Node struct {
 	Name   string
 	Kind   string // topology kind, or the binary for services
 	Addr   string
-	State  string // up, degraded, down, stopped
+	State  string // up, degraded, down, building
 	Detail string
 	Clone  *Clone // set for a clone in a gateway pool, and for workers
 }
@@ -154,6 +154,10 @@ func (b *Builder) Latest(ctx context.Context, maxAge time.Duration) *Snapshot {
 	}
 	return b.latest
 }
+
+// notRunning is the detail of a node whose process the supervisor no
+// longer runs: it was stopped or killed, or it exited.
+const notRunning = "its process is not running (stopped, killed or exited; start brings it back)"
 
 // Take reads every source once.
 func (b *Builder) Take(ctx context.Context) *Snapshot {
@@ -248,7 +252,7 @@ func (b *Builder) Take(ctx context.Context) *Snapshot {
 		h := health[c.Name]
 		n.State, n.Detail = h.State, h.Detail
 		if running != nil && !running[c.Name] && h.State != sources.Up {
-			n.State, n.Detail = "stopped", "stopped through the supervisor"
+			n.Detail = notRunning
 		}
 		if c.Kind == topology.Jaeger && n.State != sources.Up && b.JaegerBuild != nil {
 			if jb := b.JaegerBuild(); jb != nil && jb.State == "building" {
@@ -298,7 +302,7 @@ func (b *Builder) addClones(ctx context.Context, snap *Snapshot, pools map[strin
 				h := b.Probe.ProbeURL(ctx, m.URL)
 				n = &Node{Name: name, Kind: poolName, Addr: strings.TrimPrefix(m.URL, "http://"), State: h.State, Detail: h.Detail}
 				if running != nil && !running[name] && h.State != sources.Up {
-					n.State = "stopped"
+					n.Detail = notRunning
 				}
 				snap.Nodes = append(snap.Nodes, n)
 			}

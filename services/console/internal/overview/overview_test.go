@@ -102,7 +102,7 @@ func TestSharesFollowTheRequestsEachCloneServedInTheWindow(t *testing.T) {
 	}
 }
 
-func TestAStoppedComponentIsStoppedAndACrashedOneDown(t *testing.T) {
+func TestAStoppedComponentAndAHungOneAreBothDownEachWithItsReason(t *testing.T) {
 	b := &Builder{
 		Manifest: func() (*topology.Manifest, error) { return manifest(), nil },
 		Probe:    fakeProber{down: map[string]bool{"catalog-2": true, "pg-catalog-primary": true}},
@@ -110,11 +110,11 @@ func TestAStoppedComponentIsStoppedAndACrashedOneDown(t *testing.T) {
 		Running:  fakeRunning{"gateway": true, "catalog-1": true, "catalog-2": true, "pg-catalog-primary": false, "jaeger": true},
 	}
 	snap := b.Take(context.Background())
-	if got := snap.Node("catalog-2").State; got != sources.Down {
-		t.Errorf("catalog-2 (running per the supervisor, not answering) is %q, want down", got)
+	if n := snap.Node("catalog-2"); n.State != sources.Down || n.Detail != "no answer" {
+		t.Errorf("catalog-2 (running per the supervisor, not answering) is %q (%s), want down with the probe's reason", n.State, n.Detail)
 	}
-	if got := snap.Node("pg-catalog-primary").State; got != "stopped" {
-		t.Errorf("pg-catalog-primary (stopped by the supervisor) is %q, want stopped", got)
+	if n := snap.Node("pg-catalog-primary"); n.State != sources.Down || n.Detail != notRunning {
+		t.Errorf("pg-catalog-primary (stopped by the supervisor) is %q (%s), want down, not running", n.State, n.Detail)
 	}
 	if snap.AllUp() {
 		t.Error("AllUp with two components not up")
