@@ -259,7 +259,7 @@ func (b *Builder) Take(ctx context.Context) *Snapshot {
 			n.Detail = notRunning
 		}
 		if c.Kind == topology.Jaeger && n.State != sources.Up && b.JaegerBuild != nil {
-			if jb := b.JaegerBuild(); jb != nil && jb.State == "building" {
+			if jb := b.JaegerBuild(); jb.InProgress() {
 				n.State, n.Detail = "building", fmt.Sprintf("first build of its Go module: %.0f %%", jb.Percent)
 			}
 		}

@@ -13,7 +13,7 @@ import (
 // JaegerBuild is the progress of Jaeger's background build on a first run,
 // as the supervisor writes it to jaeger-build.json in the state directory.
 type JaegerBuild struct {
-	State         string    `json:"state"` // building, done, failed
+	State         string    `json:"state"` // waiting, downloading, building, done, failed
 	Percent       float64   `json:"percent"`
 	PackagesBuilt int       `json:"packages_built"`
 	PackagesTotal int       `json:"packages_total"`
@@ -39,10 +39,16 @@ func ReadJaegerBuild(stateDir string) (*JaegerBuild, error) {
 	return &jb, nil
 }
 
+// InProgress says whether the build is still on its way (waiting for the
+// build lock, downloading modules or compiling).
+func (jb *JaegerBuild) InProgress() bool {
+	return jb != nil && jb.State != "done" && jb.State != "failed"
+}
+
 // Notice says what a user waiting for traces should know, or "".
 func (jb *JaegerBuild) Notice(now time.Time) string {
 	switch {
-	case jb == nil || jb.State == "done":
+	case !jb.InProgress() && (jb == nil || jb.State != "failed"):
 		return ""
 	case jb.State == "failed":
 		return fmt.Sprintf("Jaeger's build failed (%s); see %s. Everything else runs; traces need Jaeger.", jb.Error, jb.Log)
