@@ -100,3 +100,30 @@ func (q *countingQueue) Shutdown(ctx context.Context) error {
 	}
 	return q.next.Shutdown(ctx)
 }
+
+// countingExporter counts the spans of each batch that the exporter could
+// not deliver after its own retries: Jaeger not started yet (its first
+// build runs while the stack already serves), or gone. The batch processor
+// drops such a batch; otel_spans_export_failed_total says how many spans
+// that cost.
+type countingExporter struct {
+	sdktrace.SpanExporter
+	failed prometheus.Counter
+}
+
+func newCountingExporter(next sdktrace.SpanExporter, reg prometheus.Registerer) *countingExporter {
+	e := &countingExporter{SpanExporter: next, failed: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "otel_spans_export_failed_total",
+		Help: "Sampled spans lost because their export failed (the trace backend unreachable) after the exporter's retries.",
+	})}
+	reg.MustRegister(e.failed)
+	return e
+}
+
+func (e *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := e.SpanExporter.ExportSpans(ctx, spans)
+	if err != nil {
+		e.failed.Add(float64(len(spans)))
+	}
+	return err
+}

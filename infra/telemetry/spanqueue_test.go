@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,3 +81,27 @@ func (recordOnly) ShouldSample(sdktrace.SamplingParameters) sdktrace.SamplingRes
 	return sdktrace.SamplingResult{Decision: sdktrace.RecordOnly}
 }
 func (recordOnly) Description() string { return "record only" }
+
+// failingExporter stands in for an OTLP exporter whose backend is not
+// listening: every export fails.
+type failingExporter struct{ calls atomic.Int64 }
+
+func (e *failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error {
+	e.calls.Add(1)
+	return errors.New("connection refused")
+}
+func (e *failingExporter) Shutdown(context.Context) error { return nil }
+
+func TestCountingExporterCountsSpansOfFailedExports(t *testing.T) {
+	next := &failingExporter{}
+	exp := newCountingExporter(next, prometheus.NewRegistry())
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	for range 3 {
+		_, span := tp.Tracer("test").Start(context.Background(), "before jaeger")
+		span.End()
+	}
+	_ = tp.Shutdown(context.Background())
+	if got := testutil.ToFloat64(exp.failed); got != 3 || next.calls.Load() != 3 {
+		t.Fatalf("otel_spans_export_failed_total = %v after %d failed exports of one span, want 3", got, next.calls.Load())
+	}
+}

@@ -25,6 +25,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/scaleshop/scaleshop/infra/config"
 )
@@ -102,11 +104,19 @@ func Setup(ctx context.Context, cfg Config, logOut io.Writer) (*Telemetry, error
 	if cfg.Endpoint != "" {
 		exp, err := otlptracegrpc.New(ctx,
 			otlptracegrpc.WithEndpointURL(cfg.Endpoint),
-			otlptracegrpc.WithInsecure())
+			otlptracegrpc.WithInsecure(),
+			// On a first run Jaeger starts minutes after the services (its
+			// binary is still being built). gRPC's default reconnect backoff
+			// grows to 2 minutes by then; 5 s at most gets the queued spans
+			// to Jaeger within seconds of its start.
+			otlptracegrpc.WithDialOption(grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+				MinConnectTimeout: 5 * time.Second,
+			})))
 		if err != nil {
 			return nil, fmt.Errorf("otlp exporter: %w", err)
 		}
-		batcher := sdktrace.NewBatchSpanProcessor(exp,
+		batcher := sdktrace.NewBatchSpanProcessor(newCountingExporter(exp, reg),
 			sdktrace.WithBatchTimeout(500*time.Millisecond),
 			sdktrace.WithBlocking()) // the counting queue in front decides what to drop
 		opts = append(opts, sdktrace.WithSpanProcessor(newCountingQueue(batcher, cfg.MaxQueue, reg)))

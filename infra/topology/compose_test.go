@@ -34,10 +34,11 @@ var composeUserPorts = map[Kind][]struct {
 	name      string
 	container int
 }{
-	Postgres:  {{"pg", 5432}},
-	Memcached: {{"memcache", 11211}},
-	Kafka:     {{"broker", 0}},
-	Jaeger:    {{"otlp-grpc", 0}, {"otlp-http", 0}, {"query", 0}},
+	Postgres:   {{"pg", 5432}},
+	Memcached:  {{"memcache", 11211}},
+	Kafka:      {{"broker", 0}},
+	Jaeger:     {{"otlp-grpc", 0}, {"otlp-http", 0}, {"query", 0}},
+	Prometheus: {{"http", 0}},
 }
 
 // composeGatewayPorts says on which host address each gateway port is

@@ -10,12 +10,20 @@ import (
 // state directory): where every component listens, its pid and log. Tests
 // and tools read it instead of guessing ports.
 type Manifest struct {
-	Profile    string              `json:"profile"`
-	StateDir   string              `json:"state_dir"`
-	Status     string              `json:"status"` // "starting", "ready", "stopped"
-	Supervisor int                 `json:"supervisor_pid"`
-	Components []ManifestComponent `json:"components"`
-	Endpoints  Endpoints           `json:"endpoints"`
+	Profile  string `json:"profile"`
+	StateDir string `json:"state_dir"`
+	// Status is "starting", then "ready" once every component is up, and
+	// "stopped". "serving" means every component but those in Pending is
+	// up: Jaeger, on a first run, while its binary is still being built.
+	// "degraded": a component of Pending could not start; the rest runs.
+	Status  string   `json:"status"`
+	Pending []string `json:"pending,omitempty"`
+	// JaegerBuild is the JSON file with the progress of Jaeger's build
+	// (state, percent; docs/running-locally.md).
+	JaegerBuild string              `json:"jaeger_build"`
+	Supervisor  int                 `json:"supervisor_pid"`
+	Components  []ManifestComponent `json:"components"`
+	Endpoints   Endpoints           `json:"endpoints"`
 }
 
 // ManifestComponent is one running process.
@@ -35,6 +43,7 @@ type Endpoints struct {
 	OrdersURLs        []string `json:"orders_urls"`
 	WorkerURLs        []string `json:"worker_urls"`
 	JaegerQueryURL    string   `json:"jaeger_query_url"`
+	PrometheusURL     string   `json:"prometheus_url"`
 	OTLPEndpoint      string   `json:"otlp_endpoint"`
 	CatalogPrimaryDSN string   `json:"catalog_primary_dsn"`
 	CatalogReplicaDSN string   `json:"catalog_replica_dsn"`

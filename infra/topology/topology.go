@@ -17,7 +17,10 @@ const (
 	Memcached Kind = "memcached"
 	Kafka     Kind = "kafka"
 	Jaeger    Kind = "jaeger"
-	Service   Kind = "service" // one of this module's Go binaries
+	// Prometheus scrapes every process's /metrics and records the rules
+	// in infra/local/prometheus/rules.yml.
+	Prometheus Kind = "prometheus"
+	Service    Kind = "service" // one of this module's Go binaries
 )
 
 // Port is one listening port, overridable by its environment variable.
@@ -46,6 +49,7 @@ const (
 	Memcached2       = "memcached-2"
 	KafkaBroker      = "kafka"
 	JaegerAllInOne   = "jaeger"
+	PrometheusServer = "prometheus"
 	Gateway          = "gateway"
 	Console          = "console"
 )
@@ -73,10 +77,15 @@ func Topics() []string {
 
 // Native returns the whole stack in dependency order: each component comes
 // after everything it depends on.
+//
+// No service depends on Jaeger: a service exports its spans once Jaeger
+// listens (and counts what it had to drop before), so a first run whose
+// Jaeger is still being built serves requests meanwhile. Jaeger still comes
+// before the services, so the reverse order stops it after them and their
+// last spans reach it.
 func Native() []Component {
-	infra := []string{JaegerAllInOne}
-	catalogDeps := append([]string{PGCatalogPrimary, PGCatalogReplica, Memcached1, Memcached2}, infra...)
-	ordersDeps := append([]string{PGOrdersA, PGOrdersB, KafkaBroker, "catalog-1", "catalog-2"}, infra...)
+	catalogDeps := []string{PGCatalogPrimary, PGCatalogReplica, Memcached1, Memcached2}
+	ordersDeps := []string{PGOrdersA, PGOrdersB, KafkaBroker, "catalog-1", "catalog-2"}
 	return []Component{
 		// The console depends on nothing: it starts first, answers while the
 		// rest comes up (or Jaeger still builds), and shows each part down
@@ -109,7 +118,11 @@ func Native() []Component {
 		{Name: Gateway, Kind: Service, Binary: "gateway", Ports: []Port{
 			{"http", "GATEWAY_PORT", 8080},
 			{"admin", "GATEWAY_ADMIN_PORT", 9080},
-		}, DependsOn: []string{"catalog-1", "catalog-2", "orders-1", "orders-2", JaegerAllInOne}},
+		}, DependsOn: []string{"catalog-1", "catalog-2", "orders-1", "orders-2"}},
+		// Last, so it is stopped first: a target that goes away during
+		// shutdown is not recorded as down. It depends on nothing: a target
+		// that is not up yet is scraped as down until it is.
+		{Name: PrometheusServer, Kind: Prometheus, Ports: []Port{{"http", "PROMETHEUS_PORT", 9090}}},
 	}
 }
 
@@ -204,4 +217,25 @@ func Package(binary string) string {
 	default:
 		return "./services/" + binary + "/cmd/" + binary
 	}
+}
+
+// Scrape says where Prometheus reads c's metrics: Job labels its series
+// (the binary for a service, so a clone's series share a job), Port names
+// the port that serves /metrics. ok is false for Postgres, memcached and
+// Kafka: they have no exporter in this stack, and the services report what
+// matters of them (catalog_db_up, catalog_cache_operations_total,
+// orders_consumer_lag).
+func Scrape(c Component) (job, port string, ok bool) {
+	switch c.Kind {
+	case Service:
+		if c.Name == Gateway {
+			return c.Binary, "admin", true // the public port answers /api/* alone
+		}
+		return c.Binary, "http", true
+	case Jaeger:
+		return "jaeger", "metrics", true
+	case Prometheus:
+		return "prometheus", "http", true
+	}
+	return "", "", false
 }

@@ -32,8 +32,8 @@ type launcher struct {
 type artifacts struct {
 	pg        pgUser
 	kafkaLibs string
-	jaeger    string
-	binDir    string // this module's built services
+	jaeger    *jaegerBuild // may still be building when the stack starts
+	binDir    string       // this module's built services
 }
 
 func (e *environment) launcherFor(c topology.Component, a artifacts) launcher {
@@ -46,6 +46,8 @@ func (e *environment) launcherFor(c topology.Component, a artifacts) launcher {
 		return e.kafkaLauncher(c, a)
 	case topology.Jaeger:
 		return e.jaegerLauncher(c, a)
+	case topology.Prometheus:
+		return e.prometheusLauncher(c)
 	default:
 		return e.serviceLauncher(c, a)
 	}
@@ -180,16 +182,7 @@ func (e *environment) kafkaLauncher(c topology.Component, a artifacts) launcher 
 }
 
 func (e *environment) writeKafkaProperties(c topology.Component, path, dataDir string) error {
-	tmpl, err := template.ParseFiles(filepath.Join(e.repo, "infra", "local", "kafka", "server.properties.tmpl"))
-	if err != nil {
-		return err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return tmpl.Execute(f, map[string]any{
+	return e.renderTemplate(path, filepath.Join("infra", "local", "kafka", "server.properties.tmpl"), map[string]any{
 		"BrokerPort":     e.stack.Port(c.Name, "broker"),
 		"ControllerPort": e.stack.Port(c.Name, "controller"),
 		"DataDir":        dataDir,
@@ -197,13 +190,47 @@ func (e *environment) writeKafkaProperties(c topology.Component, path, dataDir s
 	})
 }
 
+// renderTemplate writes the repository's template tmpl (a path relative to
+// the repository root), executed with data, to path.
+func (e *environment) renderTemplate(path, tmpl string, data any) error {
+	t, err := template.ParseFiles(filepath.Join(e.repo, tmpl))
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := t.Execute(f, data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func (e *environment) jaegerLauncher(c topology.Component, a artifacts) launcher {
 	port := func(n string) string { return strconv.Itoa(e.stack.Port(c.Name, n)) }
 	health := "http://" + e.stack.Addr(c.Name, "health") + "/status"
+	var bin string
 	return launcher{
+		// On a first run the binary is still being built: Jaeger starts
+		// the moment it exists.
+		prepare: func(ctx context.Context) error {
+			var err error
+			bin, err = a.jaeger.wait(ctx)
+			if err != nil && ctx.Err() == nil {
+				// The background build failed: a `stackctl start jaeger`
+				// tries again (or finds what `stackctl install` built).
+				bin, err = e.jaegerBinary(ctx)
+			}
+			if err != nil {
+				return fmt.Errorf("no Jaeger binary (%w); `stackctl install` builds it, then `stackctl start jaeger`", err)
+			}
+			return nil
+		},
 		spec: func() (procSpec, error) {
 			return procSpec{
-				path: a.jaeger,
+				path: bin,
 				args: []string{"--config", filepath.Join(e.repo, "infra", "local", "jaeger", "config.yaml")},
 				env: []string{
 					"PATH=/usr/bin:/bin",

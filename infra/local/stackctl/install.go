@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,9 +33,13 @@ func (e *environment) install(ctx context.Context) error {
 	return nil
 }
 
-// installDebianPackages installs PostgreSQL 15, memcached and a JDK with
-// apt-get when their programs are absent; the test profile adds Chromium,
-// the headless browser the console's tests drive.
+// aptLockTimeout makes apt-get wait for another apt-get (a parallel
+// install, unattended upgrades) instead of failing at once on its lock.
+var aptLockTimeout = []string{"-o", "DPkg::Lock::Timeout=600"}
+
+// installDebianPackages installs PostgreSQL 15, memcached, a JDK and
+// Prometheus with apt-get when their programs are absent; the test profile
+// adds Chromium, the headless browser the console's tests drive.
 func (e *environment) installDebianPackages(ctx context.Context) error {
 	want := []struct{ file, pkg string }{
 		{filepath.Join(pgBin, "postgres"), "postgresql-15"},
@@ -41,6 +47,7 @@ func (e *environment) installDebianPackages(ctx context.Context) error {
 		{"/usr/bin/memcached", "memcached"},
 		{"java", "openjdk-17-jre-headless"},
 		{"mvn", "maven"},
+		{prometheusBin, "prometheus"}, // with promtool, which the rule tests run
 	}
 	if e.profile == "test" {
 		want = append(want, struct{ file, pkg string }{"/usr/bin/chromium", "chromium"})
@@ -60,11 +67,17 @@ func (e *environment) installDebianPackages(ctx context.Context) error {
 	}
 	log := e.logPath("install-apt")
 	e.say("installing Debian packages %s (log: %s)", strings.Join(missing, " "), log)
-	if err := e.runLogged(ctx, log, "apt-get update", nil, "apt-get", "update"); err != nil {
+	if err := e.runLogged(ctx, log, "apt-get update", nil, "apt-get", append(aptLockTimeout, "update")...); err != nil {
 		return err
 	}
-	args := append([]string{"install", "-y", "--no-install-recommends"}, missing...)
-	return e.runLogged(ctx, log, "apt-get install", []string{"DEBIAN_FRONTEND=noninteractive"}, "apt-get", args...)
+	args := append(append(aptLockTimeout, "install", "-y", "--no-install-recommends"), missing...)
+	if err := e.runLogged(ctx, log, "apt-get install", []string{"DEBIAN_FRONTEND=noninteractive"}, "apt-get", args...); err != nil {
+		return err
+	}
+	if slices.Contains(missing, "prometheus") {
+		e.quietDebianPrometheus(ctx)
+	}
+	return nil
 }
 
 func haveProgram(name string) bool {
@@ -102,43 +115,30 @@ func (e *environment) kafkaLibs(ctx context.Context) (string, error) {
 	return dir, os.WriteFile(done, []byte(version+"\n"), 0o644)
 }
 
-// jaegerBinary returns the Jaeger v2 binary built from its Go module in
-// infra/tools/jaeger, building it only when that module's version changed.
-func (e *environment) jaegerBinary(ctx context.Context) (string, error) {
-	mod := filepath.Join(e.repo, "infra", "tools", "jaeger")
-	version, err := matchInFile(filepath.Join(mod, "go.mod"), `github.com/jaegertracing/jaeger (v[^\s]+)`)
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(e.cacheDir, "jaeger-"+version)
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if err := os.MkdirAll(e.cacheDir, 0o755); err != nil {
-		return "", err
-	}
-	log := e.logPath("install-jaeger")
-	e.say("building Jaeger %s from its Go module (first time only: 6-14 min on 2 cores; log: %s)", version, log)
-	tmp := bin + ".tmp"
-	err = e.runLogged(ctx, log, "go build jaeger", nil, "go", "build", "-C", mod, "-trimpath",
-		"-o", tmp, "github.com/jaegertracing/jaeger/cmd/jaeger")
-	if err != nil {
-		return "", err
-	}
-	return bin, os.Rename(tmp, bin)
-}
-
 // runLogged runs a slow command with its output in log, printing a
 // heartbeat every 30 s, and names the step and the log when it fails.
 func (e *environment) runLogged(ctx context.Context, log, step string, extraEnv []string, name string, args ...string) error {
+	return e.runLoggedTee(ctx, log, step, extraEnv, nil, append([]string{name}, args...)...)
+}
+
+// progressReporter is a tee that can say how far the command has come.
+type progressReporter interface{ progress() string }
+
+// runLoggedTee is runLogged that also copies the command's output to tee
+// (when not nil); command is the program and its arguments.
+func (e *environment) runLoggedTee(ctx context.Context, log, step string, extraEnv []string, tee io.Writer, command ...string) error {
 	f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
 	cmd.Dir = e.repo
-	cmd.Stdout, cmd.Stderr = f, f
+	var out io.Writer = f
+	if tee != nil {
+		out = io.MultiWriter(f, tee)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), extraEnv...)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -157,7 +157,11 @@ func (e *environment) runLogged(ctx context.Context, log, step string, extraEnv 
 			e.say("%s done in %s", step, time.Since(start).Round(time.Second))
 			return nil
 		case <-tick.C:
-			e.say("still running %s (%s elapsed)", step, time.Since(start).Round(time.Second))
+			progress := ""
+			if r, ok := tee.(progressReporter); ok {
+				progress = ", " + r.progress()
+			}
+			e.say("still running %s (%s elapsed%s)", step, time.Since(start).Round(time.Second), progress)
 		}
 	}
 }

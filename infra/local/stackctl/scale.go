@@ -119,6 +119,7 @@ func (s *supervisor) scaleOut(ctx context.Context, binary string, a artifacts, e
 		_ = p.stop(10 * time.Second)
 		return "", fmt.Errorf("%s is ready but the gateway did not take it: %w", clone.name, err)
 	}
+	s.scrapeClone(binary, clone.name, clone.port, false)
 	return clone.name, nil
 }
 
@@ -154,6 +155,7 @@ func (s *supervisor) scaleIn(ctx context.Context, binary string) (string, error)
 	if err := s.stopOne(clone.name, false); err != nil {
 		return "", err
 	}
+	s.scrapeClone(binary, clone.name, clone.port, true)
 	return clone.name, nil
 }
 

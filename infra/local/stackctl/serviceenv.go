@@ -38,9 +38,7 @@ func (e *environment) serviceEnv(c topology.Component) []string {
 		set["STACK_MANIFEST"] = e.manifestPath()
 		// The control socket is what Break it sends its actions to.
 		set["STACK_STATE_DIR"] = e.stateDir
-		if p, ok := e.stack.Get("prometheus"); ok {
-			set["PROMETHEUS_URL"] = "http://" + e.stack.Addr(p.Name, p.Ports[0].Name)
-		}
+		set["PROMETHEUS_URL"] = ep.PrometheusURL
 	case "gateway":
 		delete(set, "HTTP_ADDR")
 		set["GATEWAY_ADDR"] = e.stack.Addr(c.Name, "http")
@@ -79,6 +77,7 @@ func (e *environment) endpoints() topology.Endpoints {
 		OrdersURLs:        urls("orders"),
 		WorkerURLs:        urls("worker"),
 		JaegerQueryURL:    "http://" + s.Addr(topology.JaegerAllInOne, "query"),
+		PrometheusURL:     "http://" + s.Addr(topology.PrometheusServer, "http"),
 		OTLPEndpoint:      "http://" + s.Addr(topology.JaegerAllInOne, "otlp-grpc"),
 		CatalogPrimaryDSN: e.appDSN(topology.PGCatalogPrimary, "catalog"),
 		CatalogReplicaDSN: e.appDSN(topology.PGCatalogReplica, "catalog"),

@@ -42,10 +42,11 @@ func (e *environment) up(ctx context.Context, detachedChild bool) error {
 	if err := e.checkPortsFree(); err != nil {
 		return err
 	}
-	if err := e.install(ctx); err != nil {
-		return err
-	}
-	a, err := e.artifacts(ctx)
+	// Jaeger's first build takes longer than everything else together: it
+	// runs in the background, and the stack starts without waiting for it.
+	bg, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	a, err := e.artifacts(ctx, e.startJaegerBuild(bg))
 	if err != nil {
 		return err
 	}
@@ -56,14 +57,24 @@ func (e *environment) up(ctx context.Context, detachedChild bool) error {
 
 	e.writeManifest("starting")
 	sup := &supervisor{env: e, procs: map[string]*process{}, echo: !detachedChild}
+	if err := sup.writeScrapeTargets(); err != nil {
+		return err
+	}
 	start := time.Now()
-	if err := sup.startAll(ctx, a); err != nil {
+	waitLate, err := sup.startAll(ctx, bg, a)
+	if err != nil {
+		stopBackground()
+		waitLate()
 		sup.stopAll()
 		e.writeManifest("stopped")
 		return err
 	}
-	e.writeManifest("ready")
-	e.say("all %d components ready in %s", len(e.stack.Components), time.Since(start).Round(100*time.Millisecond))
+	if pending := sup.publishStatus(); len(pending) == 0 {
+		e.say("all %d components ready in %s", len(e.stack.Components), time.Since(start).Round(100*time.Millisecond))
+	} else {
+		e.say("all components but %s ready in %s; Jaeger starts as soon as its build ends (progress: %s)",
+			strings.Join(pending, ", "), time.Since(start).Round(100*time.Millisecond), e.jaegerBuildStatusPath())
+	}
 	if err := e.printTable(); err != nil {
 		return err
 	}
@@ -77,30 +88,38 @@ func (e *environment) up(ctx context.Context, detachedChild bool) error {
 	}()
 	sup.watch(ctx)
 	e.say("stopping")
+	stopBackground()
+	waitLate() // a Jaeger starting right now is in procs before stopAll runs
 	sup.stopAll()
 	e.writeManifest("stopped")
 	e.say("stopped")
 	return nil
 }
 
-func (e *environment) artifacts(ctx context.Context) (artifacts, error) {
-	pu, err := lookupPostgresUser()
-	if err != nil {
-		return artifacts{}, err
-	}
-	if err := pgOwnedDir(pu, e.pgSocketDir(), 0o755); err != nil {
-		return artifacts{}, err
-	}
-	libs, err := e.kafkaLibs(ctx)
-	if err != nil {
-		return artifacts{}, err
-	}
-	jaeger, err := e.jaegerBinary(ctx)
-	if err != nil {
-		return artifacts{}, err
-	}
+// artifacts installs and builds what the components run from. The
+// services' build runs alongside the Debian packages and the Kafka jars,
+// which need no Go; jaeger is the background build of Jaeger.
+func (e *environment) artifacts(ctx context.Context, jaeger *jaegerBuild) (artifacts, error) {
 	bin := e.path("bin")
-	if err := e.buildServices(ctx, bin); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return e.buildServices(gctx, bin) })
+	var libs string
+	var pu pgUser
+	g.Go(func() error {
+		if err := e.installDebianPackages(gctx); err != nil {
+			return err
+		}
+		var err error
+		if pu, err = lookupPostgresUser(); err != nil {
+			return err
+		}
+		if err := pgOwnedDir(pu, e.pgSocketDir(), 0o755); err != nil {
+			return err
+		}
+		libs, err = e.kafkaLibs(gctx)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return artifacts{}, err
 	}
 	return artifacts{pg: pu, kafkaLibs: libs, jaeger: jaeger, binDir: bin}, nil
@@ -152,39 +171,89 @@ type supervisor struct {
 	echo  bool
 	mu    sync.Mutex
 	procs map[string]*process
+	// scrapeExtras are the clones scale-out started, for Prometheus's targets.
+	scrapeExtras map[string]extraTarget
+	watched      map[*process]bool
+	status       lateState
 }
 
-// startAll starts every component as soon as its dependencies are ready,
-// so independent ones (the four Postgres clusters, memcached, Kafka,
-// Jaeger) come up in parallel.
-func (s *supervisor) startAll(ctx context.Context, a artifacts) error {
-	e := s.env
-	ready := map[string]chan struct{}{}
-	for _, c := range e.stack.Components {
-		ready[c.Name] = make(chan struct{})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, c := range e.stack.Components {
-		g.Go(func() error {
-			for _, d := range c.DependsOn {
-				select {
-				case <-ready[d]:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			}
-			if err := s.launch(gctx, c, a); err != nil {
-				return err
-			}
-			close(ready[c.Name])
-			return nil
-		})
-	}
-	err := g.Wait()
+// startAll starts the stack (see startInOrder); Jaeger, while its binary
+// is still being built, starts later under bg, and lateStarted reports it.
+func (s *supervisor) startAll(ctx, bg context.Context, a artifacts) (waitLate func(), err error) {
+	stillBuilding := func(name string) bool { return name == topology.JaegerAllInOne && !a.jaeger.built() }
+	deferred, waitLate, err := startInOrder(ctx, bg, s.env.stack.Components,
+		func(ctx context.Context, c topology.Component) error { return s.launch(ctx, c, a) },
+		stillBuilding, s.lateStarted)
 	if err != nil && ctx.Err() != nil {
-		return errors.New("interrupted while starting")
+		return waitLate, errors.New("interrupted while starting")
 	}
-	return err
+	s.status.Lock()
+	s.status.deferred, s.status.serving = deferred, err == nil
+	s.status.Unlock()
+	return waitLate, err
+}
+
+// lateState is what stack.json's status is made of once the stack serves:
+// the components started in the background and how each one ended. The
+// supervisor's start and the background starts both publish it, in either
+// order; the last one to publish writes the whole truth.
+type lateState struct {
+	sync.Mutex
+	serving  bool
+	deferred []string
+	ended    map[string]error
+}
+
+// publishStatus writes stack.json from the late state and returns the
+// components not up yet.
+func (s *supervisor) publishStatus() (pending []string) {
+	s.status.Lock()
+	defer s.status.Unlock()
+	failed := false
+	for _, name := range s.status.deferred {
+		err, ended := s.status.ended[name]
+		if !ended || err != nil {
+			pending = append(pending, name)
+		}
+		failed = failed || err != nil
+	}
+	switch {
+	case !s.status.serving: // still starting; startAll's caller publishes
+	case failed:
+		s.env.writeManifest("degraded", pending...)
+	case len(pending) > 0:
+		s.env.writeManifest("serving", pending...)
+	default:
+		s.env.writeManifest("ready")
+	}
+	return pending
+}
+
+// lateStarted is told when a component that started in the background is
+// up (err nil) or could not start.
+func (s *supervisor) lateStarted(name string, err error) {
+	e := s.env
+	if errors.Is(err, context.Canceled) {
+		return // the stack is stopping
+	}
+	s.status.Lock()
+	if s.status.ended == nil {
+		s.status.ended = map[string]error{}
+	}
+	s.status.ended[name] = err
+	s.status.Unlock()
+	if err != nil {
+		s.publishStatus()
+		e.say("%s did not start: %v; the rest of the stack keeps running", name, err)
+		return
+	}
+	s.mu.Lock()
+	p := s.procs[name]
+	s.mu.Unlock()
+	s.watchOne(context.Background(), p)
+	if len(s.publishStatus()) == 0 {
+		e.say("%s ready: the whole stack runs now; traces at %s", name, e.endpoints().JaegerQueryURL)
+	}
 }
 
 // launch starts c; extraEnv (K=V, services only) goes on top of its
@@ -238,6 +307,16 @@ func (s *supervisor) watch(ctx context.Context) {
 }
 
 func (s *supervisor) watchOne(ctx context.Context, p *process) {
+	s.mu.Lock()
+	seen := s.watched[p]
+	if s.watched == nil {
+		s.watched = map[*process]bool{}
+	}
+	s.watched[p] = true
+	s.mu.Unlock()
+	if seen { // a late start may be watched by watch and by lateStarted
+		return
+	}
 	go func() {
 		select {
 		case <-p.exited:
@@ -268,13 +347,17 @@ func (s *supervisor) stopAll() {
 	}
 }
 
-func (e *environment) writeManifest(status string) {
+// writeManifest publishes stack.json; pending names the components that
+// are not up yet although the stack serves ("serving", "degraded").
+func (e *environment) writeManifest(status string, pending ...string) {
 	m := &topology.Manifest{
-		Profile:    e.profile,
-		StateDir:   e.stateDir,
-		Status:     status,
-		Supervisor: os.Getpid(),
-		Endpoints:  e.endpoints(),
+		Profile:     e.profile,
+		StateDir:    e.stateDir,
+		Status:      status,
+		Pending:     pending,
+		JaegerBuild: e.jaegerBuildStatusPath(),
+		Supervisor:  os.Getpid(),
+		Endpoints:   e.endpoints(),
 	}
 	for _, c := range e.stack.Components {
 		ports := map[string]int{}
@@ -313,6 +396,12 @@ func (e *environment) printTable() error {
 			addr = "http://" + e.stack.Addr(c.Name, "query")
 			note = fmt.Sprintf("query API (/api/traces/{id}); OTLP gRPC %d, HTTP %d",
 				e.stack.Port(c.Name, "otlp-grpc"), e.stack.Port(c.Name, "otlp-http"))
+			if b, ok := readJaegerBuildStatus(e.jaegerBuildStatusPath()); ok && b.State != "done" {
+				note = fmt.Sprintf("still building (%s, %d %%): starts by itself when built; until then spans are queued, and counted as dropped once a queue is full", b.State, b.Percent)
+			}
+		case topology.Prometheus:
+			addr = ep.PrometheusURL
+			note = "metrics and recording rules; its UI at /graph, targets at /targets"
 		default:
 			addr = "http://" + e.stack.Addr(c.Name, "http")
 			switch c.Name {
@@ -369,8 +458,25 @@ func (e *environment) upDetached(ctx context.Context) error {
 	printed := 0
 	for {
 		printed = e.echoNewLines(logPath, printed)
-		if m, err := topology.ReadManifest(e.manifestPath()); err == nil && m.Status == "ready" {
-			return nil
+		if m, err := topology.ReadManifest(e.manifestPath()); err == nil {
+			switch {
+			case m.Status == "ready":
+				return nil
+			// The tests read traces: a test stack is up once Jaeger is too.
+			// A developer's stack serves while Jaeger is still building.
+			case m.Status == "serving" && e.profile != "test":
+				e.echoNewLines(logPath, printed)
+				e.say("the stack serves; Jaeger starts when its build ends (%s)", m.JaegerBuild)
+				return nil
+			case m.Status == "degraded":
+				e.echoNewLines(logPath, printed)
+				if e.profile == "test" {
+					_ = cmd.Process.Signal(syscall.SIGTERM)
+					return fmt.Errorf("the %s stack started without %s; see %s", e.profile, strings.Join(m.Pending, ", "), logPath)
+				}
+				e.say("the stack serves without %s; see %s", strings.Join(m.Pending, ", "), logPath)
+				return nil
+			}
 		}
 		select {
 		case err := <-exited:
