@@ -319,8 +319,8 @@ func (b *Builder) addClones(ctx context.Context, snap *Snapshot, pools map[strin
 	}
 }
 
-// shares records each member's request count and returns its share of
-// the pool's requests over the share window. A member that served nothing
+// shares records each member's count of requests served (tried minus
+// failed) and returns its share of the pool's over the share window. A member that served nothing
 // while others did has share 0; when the pool was idle nobody has one.
 func (b *Builder) shares(now time.Time, pool sources.Pool) map[string]float64 {
 	window := b.ShareWindow
@@ -339,13 +339,15 @@ func (b *Builder) shares(now time.Time, pool sources.Pool) map[string]float64 {
 		if len(h) > 0 && h[len(h)-1].at.Before(now.Add(-2*window)) {
 			h = nil // nobody looked for a while: an old count would smear the window
 		}
-		h = append(h, count{at: now, requests: m.Requests})
+		// Served, not tried: a dead clone's refused tries are no share.
+		servedNow := m.Requests - m.Failures
+		h = append(h, count{at: now, requests: servedNow})
 		// Keep one sample at or before the window's start, to measure from.
 		for len(h) > 2 && !h[1].at.After(now.Add(-window)) {
 			h = h[1:]
 		}
 		b.history[m.URL] = h
-		if d := m.Requests - h[0].requests; d > 0 {
+		if d := servedNow - h[0].requests; d > 0 {
 			served[m.URL] = d
 			total += d
 		}

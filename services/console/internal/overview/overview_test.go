@@ -87,11 +87,14 @@ func TestSharesFollowTheRequestsEachCloneServedInTheWindow(t *testing.T) {
 		t.Errorf("catalog-2 share = %v, want 0.25", got)
 	}
 
-	// catalog-2 is killed: it serves nothing more, catalog-1 takes it all
-	// once the window has moved past the requests it served.
+	// catalog-2 is killed: the tries sent to it fail, catalog-1 serves the
+	// rest, and takes the whole share once the window has moved past the
+	// requests catalog-2 served.
 	for range 6 {
 		now = now.Add(time.Second)
 		gw.pools["catalog"].Members[0].Requests += 20
+		gw.pools["catalog"].Members[1].Requests += 3
+		gw.pools["catalog"].Members[1].Failures += 3
 		snap = b.Take(context.Background())
 	}
 	if got := *snap.Node("catalog-1").Clone.Share; got != 1 {
