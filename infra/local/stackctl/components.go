@@ -219,9 +219,11 @@ func (e *environment) jaegerLauncher(c topology.Component, a artifacts) launcher
 			var err error
 			bin, err = a.jaeger.wait(ctx)
 			if err != nil && ctx.Err() == nil {
-				// The background build failed: a `stackctl start jaeger`
-				// tries again (or finds what `stackctl install` built).
-				bin, err = e.jaegerBinary(ctx)
+				// The background build failed; a later `stackctl start
+				// jaeger` finds what `stackctl install` built since.
+				if path, perr := e.jaegerBinaryPath(); perr == nil && haveProgram(path) {
+					bin, err = path, nil
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("no Jaeger binary (%w); `stackctl install` builds it, then `stackctl start jaeger`", err)

@@ -67,10 +67,10 @@ func (e *environment) installDebianPackages(ctx context.Context) error {
 	}
 	log := e.logPath("install-apt")
 	e.say("installing Debian packages %s (log: %s)", strings.Join(missing, " "), log)
-	if err := e.runLogged(ctx, log, "apt-get update", nil, "apt-get", append(aptLockTimeout, "update")...); err != nil {
+	if err := e.runLogged(ctx, log, "apt-get update", nil, "apt-get", slices.Concat(aptLockTimeout, []string{"update"})...); err != nil {
 		return err
 	}
-	args := append(append(aptLockTimeout, "install", "-y", "--no-install-recommends"), missing...)
+	args := slices.Concat(aptLockTimeout, []string{"install", "-y", "--no-install-recommends"}, missing)
 	if err := e.runLogged(ctx, log, "apt-get install", []string{"DEBIAN_FRONTEND=noninteractive"}, "apt-get", args...); err != nil {
 		return err
 	}

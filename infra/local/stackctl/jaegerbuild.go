@@ -84,12 +84,11 @@ func (b *jaegerBuild) wait(ctx context.Context) (string, error) {
 // Stacks of every profile share the binary; a lock makes a second stackctl
 // wait for the first one's build instead of running its own.
 func (e *environment) jaegerBinary(ctx context.Context) (string, error) {
-	mod := filepath.Join(e.repo, "infra", "tools", "jaeger")
-	version, err := matchInFile(filepath.Join(mod, "go.mod"), `github.com/jaegertracing/jaeger (v[^\s]+)`)
+	bin, err := e.jaegerBinaryPath()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(e.cacheDir, "jaeger-"+version)
+	mod := e.jaegerModule()
 	log := e.logPath("install-jaeger")
 	progress := &buildProgress{path: e.jaegerBuildStatusPath(),
 		status: jaegerBuildStatus{State: "done", Percent: 100, Started: time.Now(), Log: log}}
@@ -112,7 +111,7 @@ func (e *environment) jaegerBinary(ctx context.Context) (string, error) {
 
 	pkg := "github.com/jaegertracing/jaeger/cmd/jaeger"
 	progress.update(func(s *jaegerBuildStatus) { s.State, s.Percent = "downloading", 0 })
-	e.say("building Jaeger %s from its Go module in the background (first time only: 10-20 min on 2 cores; the rest of the stack starts meanwhile; log: %s)", version, log)
+	e.say("building %s from its Go module at low priority (first time only: 5-20 min on 2 cores; log: %s)", filepath.Base(bin), log)
 	var deps bytes.Buffer
 	err = e.runLoggedTee(ctx, log, "go list jaeger", nil, &deps, lowPriority("go", "list", "-C", mod, "-deps", pkg)...)
 	if err != nil {
@@ -137,6 +136,18 @@ func (e *environment) jaegerBinary(ctx context.Context) (string, error) {
 	}
 	progress.finish(nil)
 	return bin, nil
+}
+
+func (e *environment) jaegerModule() string { return filepath.Join(e.repo, "infra", "tools", "jaeger") }
+
+// jaegerBinaryPath is where the binary of the pinned Jaeger version lives
+// once built: one per version, shared by every profile's stack.
+func (e *environment) jaegerBinaryPath() (string, error) {
+	version, err := matchInFile(filepath.Join(e.jaegerModule(), "go.mod"), `github.com/jaegertracing/jaeger (v[^\s]+)`)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(e.cacheDir, "jaeger-"+version), nil
 }
 
 // lowPriority runs a command under nice, where the machine has it, so the
