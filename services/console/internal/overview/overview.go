@@ -168,7 +168,7 @@ func (b *Builder) Take(ctx context.Context) *Snapshot {
 	snap := &Snapshot{Taken: now()}
 	// The page polls every second: a source slower than this is shown as
 	// not answering rather than holding up the whole drawing.
-	ctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
 	defer cancel()
 	m, err := b.Manifest()
 	if err != nil {

@@ -37,7 +37,9 @@ type Prober struct {
 func (p *Prober) Probe(ctx context.Context, c topology.ManifestComponent) Health {
 	timeout := p.Timeout
 	if timeout <= 0 {
-		timeout = 800 * time.Millisecond
+		// Generous: on a loaded machine a busy process answers late, and a
+		// killed one refuses at once anyway.
+		timeout = 2 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -67,7 +69,7 @@ func (p *Prober) Probe(ctx context.Context, c topology.ManifestComponent) Health
 // ProbeURL checks a Go service at base (a clone scale-out added, known
 // only by its address).
 func (p *Prober) ProbeURL(ctx context.Context, base string) Health {
-	ctx, cancel := context.WithTimeout(ctx, 800*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	return p.ready(ctx, base)
 }
