@@ -100,7 +100,7 @@ func runScenario(ctx context.Context, sc *scenario.Scenario, c common, seed uint
 	rep := &report.Report{
 		Schema: report.Schema, Scenario: sc.Name, Description: strings.TrimSpace(sc.Description),
 		Target: base, Machine: report.ThisMachine(), Passed: out.Passed(), Failures: out.Failures, Result: out.Result,
-		Sampling: report.ReadSampling(ctx, base),
+		Sampling: report.ReadSampling(ctx, metricsBase(base, c, getenv)),
 	}
 	if rep.Failures == nil {
 		rep.Failures = []string{}
@@ -139,6 +139,15 @@ func resolveTarget(target string, c common, getenv func(string) string) (base, j
 		return m.Endpoints.CatalogURLs[0], jaeger, nil
 	}
 	return "", "", fmt.Errorf("target %q: use gateway, catalog or a URL", target)
+}
+
+// metricsBase is where base's own /metrics is: the gateway serves its
+// metrics on the admin port only, every service on its own port.
+func metricsBase(base string, c common, getenv func(string) string) string {
+	if m, err := loadManifest(c.stack, getenv); err == nil && base == m.Endpoints.GatewayURL {
+		return m.Endpoints.GatewayAdminURL
+	}
+	return base
 }
 
 // loadManifest reads the running stack's stack.json.

@@ -3,6 +3,7 @@ package stacktest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -47,5 +48,16 @@ func TestExclusiveLockSpansTheDrillAndItsCleanup(t *testing.T) {
 	}
 	if !otherCanShare() {
 		t.Error("the lock was not released after the drill")
+	}
+}
+
+func TestDatabaseNameFitsPostgres(t *testing.T) {
+	long := strings.Repeat("TestSomething/with a subtest ", 5)
+	a, b := databaseName(long), databaseName(long)
+	if len(a) > 63 || a == b || !strings.HasPrefix(a, "test_testsomething_with_a_subtest") {
+		t.Errorf("databaseName(%q) = %q and %q: want distinct, readable names of at most 63 bytes", long, a, b)
+	}
+	if unsafeName.MatchString(a) {
+		t.Errorf("%q has characters that need quoting", a)
 	}
 }

@@ -6,11 +6,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -19,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/scaleshop/scaleshop/gateway/internal/admin"
+	"github.com/scaleshop/scaleshop/docs"
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/proxy"
 	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
@@ -59,10 +57,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	transport := proxy.NewTransport()
 	limiter := ratelimit.New(cfg.rateLimit, cfg.rateBurst)
 	public := proxy.New(proxy.Config{
-		Routes: []proxy.Route{
-			{Prefix: "/api/products", Pool: catalog, Access: proxy.CatalogAccess},
-			{Prefix: "/api/orders", Pool: orders, Access: proxy.OrdersAccess},
-		},
+		Routes:          apiRoutes(catalog, orders),
 		Transport:       otelhttp.NewTransport(transport, otelhttp.WithTracerProvider(otel.GetTracerProvider())),
 		Verifier:        auth.NewVerifier([]byte(cfg.signingKey)),
 		Limiter:         limiter,
@@ -74,38 +69,15 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxBody:         cfg.maxBody,
 		DevTokens:       cfg.devMode,
 		DevTokenTTL:     cfg.devTokenTTL,
+		OpenAPI:         docs.OpenAPI(),
 		Log:             log,
 		AccessLogSample: cfg.accessLogSample,
 		Registry:        tel.Registry,
 	})
 	metrics := promhttp.HandlerFor(tel.Registry, promhttp.HandlerOpts{})
 
-	publicMux := http.NewServeMux()
-	publicMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	publicMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		for _, p := range pools {
-			if !p.Ready() {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "pool": p.Name})
-				return
-			}
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	publicMux.Handle("GET /metrics", metrics)
-	// Both otelhttp wrappers get the tracer provider up front; left to find
-	// it themselves they look a tracer up on every request (2 % of the
-	// gateway's CPU in pprof).
-	publicMux.Handle("/", otelhttp.NewHandler(public, "gateway", otelhttp.WithSpanNameFormatter(spanName),
-		otelhttp.WithTracerProvider(otel.GetTracerProvider())))
-
-	adminMux := http.NewServeMux()
-	admin.Routes(adminMux, pools, proxy.WriteProblem)
-	adminMux.Handle("GET /metrics", metrics)
-	// Profiles are for the operator on loopback: where the gateway's CPU goes.
-	adminMux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	adminMux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	publicMux := publicRoutes(pools, public)
+	adminMux := adminRoutes(pools, metrics)
 
 	checker := &http.Client{Transport: transport}
 	for _, p := range pools {
@@ -157,10 +129,4 @@ func spanName(_ string, r *http.Request) string {
 		}
 	}
 	return r.Method + " " + path
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -50,6 +50,8 @@ type Config struct {
 	DevTokens   bool // serve DevTokenPath (dev mode)
 	DevTokenTTL time.Duration
 
+	OpenAPI []byte // served at OpenAPIPath; nil serves nothing there
+
 	Log             *slog.Logger
 	AccessLogSample float64 // share of successful requests logged; errors always are
 	Registry        prometheus.Registerer
@@ -61,6 +63,7 @@ type Handler struct {
 	proxy    *httputil.ReverseProxy
 	budgets  map[*balancer.Pool]*balancer.RetryBudget
 	devToken http.HandlerFunc
+	openAPI  http.HandlerFunc
 	metrics  *metrics
 }
 
@@ -74,6 +77,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.DevTokens {
 		h.devToken = auth.DevTokenHandler(cfg.Verifier, cfg.DevTokenTTL, writeProblem)
+	}
+	if cfg.OpenAPI != nil {
+		h.openAPI = openAPIHandler(cfg.OpenAPI)
 	}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -95,6 +101,19 @@ func New(cfg Config) *Handler {
 		ErrorHandler: h.upstreamError,
 	}
 	return h
+}
+
+// OwnRoutes lists the routes the handler answers itself rather than
+// forwarding ("POST /api/auth/dev-token"), for the contract test.
+func (h *Handler) OwnRoutes() []string {
+	var own []string
+	if h.devToken != nil {
+		own = append(own, http.MethodPost+" "+DevTokenPath)
+	}
+	if h.openAPI != nil {
+		own = append(own, http.MethodGet+" "+OpenAPIPath)
+	}
+	return own
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -132,6 +151,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 			return nil
 		}
 		h.devToken(w, r)
+		return nil
+	}
+	if r.URL.Path == OpenAPIPath && h.openAPI != nil {
+		h.openAPI(w, r)
 		return nil
 	}
 	route := matchRoute(h.cfg.Routes, r.URL.Path)

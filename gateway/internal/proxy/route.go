@@ -69,7 +69,14 @@ func requireRole(id *auth.Identity, role auth.Role) int {
 	return 0
 }
 
+// matchRoute finds the route of a decoded request path. A path with a dot
+// segment matches none: "/api/products/%2e%2e/%2e%2e/internal/x" decodes to
+// one that names /internal/x, and a backend that cleaned it would serve
+// what the gateway never routes.
 func matchRoute(routes []Route, path string) *Route {
+	if hasDotSegment(path) {
+		return nil
+	}
 	for i := range routes {
 		p := routes[i].Prefix
 		if path == p || (strings.HasPrefix(path, p) && path[len(p)] == '/') {
@@ -77,4 +84,13 @@ func matchRoute(routes []Route, path string) *Route {
 		}
 	}
 	return nil
+}
+
+func hasDotSegment(path string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

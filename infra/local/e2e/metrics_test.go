@@ -91,7 +91,7 @@ func TestEveryDocumentedMetricIsServed(t *testing.T) {
 	placeOrderAndWait(t, stack, fmt.Sprintf("metrics-%d", rand.Int64()))
 
 	urls := map[string][]string{
-		"gateway": {stack.Endpoints.GatewayURL},
+		"gateway": {stack.Endpoints.GatewayAdminURL}, // its public port serves the API alone
 		"catalog": stack.Endpoints.CatalogURLs,
 		"orders":  stack.Endpoints.OrdersURLs,
 		"worker":  stack.Endpoints.WorkerURLs,

@@ -122,7 +122,7 @@ type Options struct {
 func (e *Experiment) Run(ctx context.Context, s *Stack, opt Options) (*Outcome, error) {
 	out := &Outcome{Name: e.Name, Concept: e.Concept, Question: e.Question, Metric: e.Metric,
 		Command: "go run ./loadtest experiment " + e.Name, Started: time.Now(),
-		Sampling: report.ReadSampling(ctx, s.M.Endpoints.GatewayURL)}
+		Sampling: report.ReadSampling(ctx, s.M.Endpoints.GatewayAdminURL)}
 	if e.Prepare != nil {
 		restore, err := e.Prepare(ctx, s)
 		if restore != nil {

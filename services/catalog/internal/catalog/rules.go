@@ -247,6 +247,32 @@ func ValidOrderID(id string) bool {
 }
 
 // ETag is the entity tag of one product representation: id and version.
+// It is strong: the representation is exactly the row at that version.
 func (p Product) ETag() string {
 	return `"p` + strconv.FormatInt(p.ID, 10) + "-v" + strconv.FormatInt(p.Version, 10) + `"`
+}
+
+// ParseETag reads a strong entity tag (quotes included) that ETag made: the
+// product and version it names. Any other tag names no product version.
+func ParseETag(tag string) (id, version int64, ok bool) {
+	inner, ok := strings.CutPrefix(tag, `"p`)
+	if !ok {
+		return 0, 0, false
+	}
+	inner, ok = strings.CutSuffix(inner, `"`)
+	if !ok {
+		return 0, 0, false
+	}
+	idText, versionText, ok := strings.Cut(inner, "-v")
+	if !ok {
+		return 0, 0, false
+	}
+	id, idOK := ParseID(idText)
+	version, versionOK := ParseID(versionText)
+	// Strong comparison is of the exact characters: "p01-v2" or "p+1-v2"
+	// was never issued, so it names nothing.
+	if !idOK || !versionOK || (Product{ID: id, Version: version}).ETag() != tag {
+		return 0, 0, false
+	}
+	return id, version, true
 }

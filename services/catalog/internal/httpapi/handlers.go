@@ -250,34 +250,13 @@ func (a *API) create(c *gin.Context) {
 	c.JSON(http.StatusCreated, p)
 }
 
-// ifMatch reads the precondition: an ETag this API issued for id, a bare
-// version number, or "*" (0: unconditional).
-func ifMatch(c *gin.Context, id int64) (int64, bool, error) {
-	h := strings.TrimSpace(c.GetHeader("If-Match"))
-	if h == "" {
-		return 0, false, nil
-	}
-	if h == "*" {
-		return 0, true, nil
-	}
-	tag := strings.Trim(h, `"`)
-	if rest, ok := strings.CutPrefix(tag, "p"+strconv.FormatInt(id, 10)+"-v"); ok {
-		tag = rest
-	}
-	v, err := strconv.ParseInt(tag, 10, 64)
-	if err != nil || v < 1 {
-		return 0, false, invalid("If-Match", `the ETag of this product ("p<id>-v<version>") or its version`)
-	}
-	return v, true, nil
-}
-
 func (a *API) update(c *gin.Context) {
 	id, err := pathID(c)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	version, given, err := ifMatch(c, id)
+	pre, err := readPrecondition(c.Request.Header.Values("If-Match"), id)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -287,19 +266,26 @@ func (a *API) update(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if !given && body.Version != nil {
+	var bodyVersion int64
+	if body.Version != nil {
 		if *body.Version < 1 {
 			a.fail(c, invalid("version", "a positive integer"))
 			return
 		}
-		version = *body.Version
+		bodyVersion = *body.Version
 	}
 	in := body.Input
 	if err := in.Validate(); err != nil {
 		a.fail(c, err)
 		return
 	}
-	p, token, err := a.store.Update(c.Request.Context(), id, in, version)
+	ctx := c.Request.Context()
+	var p catalog.Product
+	var token catalog.LSN
+	err = pre.apply(bodyVersion, func(ifVersion int64) (err error) {
+		p, token, err = a.store.Update(ctx, id, in, ifVersion)
+		return err
+	}, a.exists(ctx, id))
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -315,18 +301,32 @@ func (a *API) delete(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	version, _, err := ifMatch(c, id)
+	pre, err := readPrecondition(c.Request.Header.Values("If-Match"), id)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	token, err := a.store.Delete(c.Request.Context(), id, version)
+	ctx := c.Request.Context()
+	var token catalog.LSN
+	err = pre.apply(0, func(ifVersion int64) (err error) {
+		token, err = a.store.Delete(ctx, id, ifVersion)
+		return err
+	}, a.exists(ctx, id))
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
 	a.writeHeaders(c, token)
 	c.Status(http.StatusNoContent)
+}
+
+// exists checks that product id is there (a "not found" is the primary's
+// word, so a lagging replica cannot make it 404).
+func (a *API) exists(ctx context.Context, id int64) func() error {
+	return func() error {
+		_, _, err := a.store.Get(ctx, id, catalog.ReadOpts{NoCache: true})
+		return err
+	}
 }
 
 func (a *API) getMany(c *gin.Context) {

@@ -133,11 +133,28 @@ func TestEveryStatus(t *testing.T) {
 		{name: "update stale If-Match", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", `"p1-v7"`), body: validBody}, status: 412},
 		{name: "update stale body version", req: request{method: "PUT", path: "/api/products/1", header: admin,
 			body: strings.Replace(validBody, `"stock":3`, `"stock":3,"version":9`, 1)}, status: 412},
-		{name: "update bad If-Match", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", `"garbage"`), body: validBody}, status: 400},
+		// If-Match (RFC 9110 §13.1.1): a valid tag that is not current is
+		// 412, only a malformed field is 400.
+		{name: "update If-Match tag never issued", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", `"stale-0"`), body: validBody}, status: 412},
+		{name: "update If-Match other product's tag", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", `"p2-v1"`), body: validBody}, status: 412},
+		{name: "update If-Match weak current tag", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", `W/"p1-v1"`), body: validBody}, status: 412},
+		{name: "update If-Match list with the current tag", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", `"p1-v7", W/"p1-v1", "p1-v1"`), body: validBody}, status: 200,
+			check: func(t *testing.T, h http.Header, _ string) {
+				if h.Get("ETag") != `"p1-v2"` {
+					t.Errorf("ETag after update = %q", h.Get("ETag"))
+				}
+			}},
+		{name: "update If-Match star", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", "*"), body: validBody}, status: 200},
+		{name: "update If-Match star on a missing product", req: request{method: "PUT", path: "/api/products/999", header: withHeader(admin, "If-Match", "*"), body: validBody}, status: 404},
+		{name: "update If-Match stale on a missing product", req: request{method: "PUT", path: "/api/products/999", header: withHeader(admin, "If-Match", `"p999-v1"`), body: validBody}, status: 404},
+		{name: "update If-Match unquoted", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", `p1-v1`), body: validBody}, status: 400},
+		{name: "update If-Match bare version", req: request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", `1`), body: validBody}, status: 400},
 		{name: "update unknown", req: request{method: "PUT", path: "/api/products/999", header: admin, body: validBody}, status: 404},
 		{name: "update as customer", req: request{method: "PUT", path: "/api/products/1", header: customer, body: validBody}, status: 403},
 		{name: "delete", req: request{method: "DELETE", path: "/api/products/2", header: admin}, status: 204},
-		{name: "delete stale", req: request{method: "DELETE", path: "/api/products/2", header: withHeader(admin, "If-Match", "5")}, status: 412},
+		{name: "delete stale", req: request{method: "DELETE", path: "/api/products/2", header: withHeader(admin, "If-Match", `"p2-v5"`)}, status: 412},
+		{name: "delete weak current tag", req: request{method: "DELETE", path: "/api/products/2", header: withHeader(admin, "If-Match", `W/"p2-v1"`)}, status: 412},
+		{name: "delete malformed If-Match", req: request{method: "DELETE", path: "/api/products/2", header: withHeader(admin, "If-Match", `"p2-v1`)}, status: 400},
 		{name: "delete unknown", req: request{method: "DELETE", path: "/api/products/999", header: admin}, status: 404},
 		{name: "delete anonymous", req: request{method: "DELETE", path: "/api/products/2"}, status: 401},
 		{name: "internal get many", req: request{method: "GET", path: "/internal/products?ids=3,1,999"}, status: 200,
@@ -243,5 +260,24 @@ func TestPagingVisitsEveryProductOnce(t *testing.T) {
 		if n != 1 {
 			t.Errorf("product %d seen %d times", id, n)
 		}
+	}
+}
+
+// TestFailedPreconditionChangesNothing: a 412 leaves the product as it was.
+func TestFailedPreconditionChangesNothing(t *testing.T) {
+	store := newFakeStore(1)
+	r := newRouter(t, store)
+	for _, tag := range []string{`"stale-0"`, `W/"p1-v1"`, `"p1-v2", "p1-v3"`} {
+		w := do(r, request{method: "PUT", path: "/api/products/1", header: withHeader(admin, "If-Match", tag), body: validBody})
+		if w.Code != http.StatusPreconditionFailed {
+			t.Errorf("If-Match %s: status %d, want 412", tag, w.Code)
+		}
+		if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("If-Match %s: Content-Type %q, want problem+json", tag, ct)
+		}
+	}
+	w := do(r, request{method: "GET", path: "/api/products/1"})
+	if etag := w.Header().Get("ETag"); etag != `"p1-v1"` {
+		t.Errorf("after three failed preconditions the ETag is %s, want the untouched \"p1-v1\"", etag)
 	}
 }
