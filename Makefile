@@ -4,6 +4,10 @@ SHELL := /bin/bash
 STATE_DIR := $(or $(SCALESHOP_STATE_DIR),$(CURDIR)/.state)
 STACKCTL := $(STATE_DIR)/bin/stackctl
 GO_TEST_FLAGS ?= -race -count=1
+# staticcheck, pinned so every machine checks alike: 0.8.2 (2026.2.2) is the
+# release that supports Go 1.26. Installed into .state on first use.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(STATE_DIR)/tools/staticcheck@$(STATICCHECK_VERSION)/staticcheck
 
 .PHONY: run up down clean status install test test-unit stackctl lint
 
@@ -48,10 +52,16 @@ test: stackctl lint
 test-unit:
 	@go test $(GO_TEST_FLAGS) ./...
 
-lint:
+## lint: gofmt, go vet and staticcheck (make test runs it first)
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.state/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@go vet ./...
+	@$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	@echo "==> installing staticcheck $(STATICCHECK_VERSION) into $(dir $@) (first time only)"
+	@GOBIN=$(dir $@) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 ## bench: run every load-test experiment, the gateway-vs-nginx and the catalog read-path benchmarks against the running dev stack (`make up`) and regenerate docs/benchmarks.md's generated block
 .PHONY: bench loadtest-smoke

@@ -13,18 +13,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/scaleshop/scaleshop/infra/lifecycle"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest:", err)
-		os.Exit(1)
-	}
+	lifecycle.Main("loadtest", func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+		return run(ctx, os.Args[1:], getenv, stdout)
+	})
 }
 
 const usage = `usage: loadtest <command> [flags]

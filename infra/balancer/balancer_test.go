@@ -191,6 +191,7 @@ func TestNewMemberIsNotFloodedBeforeItsFirstAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	added.recordCheck(true, false, p.opts) // its first probe passed
 	first, _ := p.Pick()
 	if first != added {
 		t.Fatalf("an idle new member should be tried first")
@@ -493,5 +494,43 @@ func TestARefusedProbeMarksAMemberDownAtOnce(t *testing.T) {
 	p.checkOnce(context.Background(), &http.Client{})
 	if m := p.Get(failing.URL); m == nil || m.Healthy() {
 		t.Error("two failed probes in a row did not mark the member down")
+	}
+}
+
+// TestAMemberAddedAtRuntimeWaitsForItsFirstProbe: an operator's new member
+// takes no request until a probe has passed (a typo'd address or a clone
+// still starting would otherwise fail real requests), and a failed first
+// probe keeps it down until HealthyAfter probes pass.
+func TestAMemberAddedAtRuntimeWaitsForItsFirstProbe(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	p := newTestPool(t, RoundRobin, 1, clk)
+	added, err := p.Add("http://new:80", SourceAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if m, _ := p.Pick(); m == added {
+			t.Fatal("a member added at runtime was picked before any probe passed")
+		}
+	}
+	if st := added.status(clk.now()); st.State != "probing" || st.Healthy {
+		t.Fatalf("status %+v, want probing and not healthy", st)
+	}
+	added.recordCheck(true, false, p.opts)
+	picked := false
+	for range 10 {
+		if m, _ := p.Pick(); m == added {
+			picked = true
+		}
+	}
+	if !picked || !added.Healthy() {
+		t.Fatal("a member whose first probe passed takes no traffic")
+	}
+
+	failed, _ := p.Add("http://typo:80", SourceAdmin)
+	failed.recordCheck(false, true, p.opts)
+	failed.recordCheck(true, false, p.opts)
+	if p.opts.HealthyAfter > 1 && failed.Healthy() {
+		t.Fatal("a member whose first probe failed came up after one good probe")
 	}
 }

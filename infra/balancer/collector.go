@@ -11,7 +11,8 @@ type Collector struct {
 }
 
 // NewCollector names its metrics <prefix>_member_... ("gateway",
-// "orders_catalog_client") with pool and member labels.
+// "orders_catalog_client") with pool and member labels; member is the
+// member's Label (host:port), as on every other metric and span.
 func NewCollector(prefix string, pools ...*Pool) *Collector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(prefix+"_member_"+name, help, []string{"pool", "member"}, nil)
@@ -45,7 +46,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, p := range c.pools {
 		for _, m := range p.Status().Members {
-			labels := []string{p.Name, m.URL}
+			labels := []string{p.Name, m.Member}
 			ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, bool01(m.Healthy), labels...)
 			ch <- prometheus.MustNewConstMetric(c.ejected, prometheus.GaugeValue, bool01(m.Ejected), labels...)
 			ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(m.InFlight), labels...)

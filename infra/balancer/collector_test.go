@@ -24,8 +24,8 @@ func TestCollectorExportsEveryMember(t *testing.T) {
 	want := `
 # HELP gateway_member_failures_total Requests to the member that failed (connect error, timeout, 5xx).
 # TYPE gateway_member_failures_total counter
-gateway_member_failures_total{member="http://127.0.0.1:1",pool="catalog"} FAILS1
-gateway_member_failures_total{member="http://127.0.0.1:2",pool="catalog"} FAILS2
+gateway_member_failures_total{member="127.0.0.1:1",pool="catalog"} FAILS1
+gateway_member_failures_total{member="127.0.0.1:2",pool="catalog"} FAILS2
 `
 	fails := map[string]string{"FAILS1": "0", "FAILS2": "0"}
 	if strings.HasSuffix(m.URL.Host, ":1") {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -51,5 +53,41 @@ func (p *Pool) WatchDNS(ctx context.Context, target string, interval time.Durati
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// DNSPrefix marks a member that is a name to re-resolve
+// ("dns+http://catalog:8081") rather than one fixed URL.
+const DNSPrefix = "dns+"
+
+// SplitMembers separates fixed member URLs from dns+ targets (returned
+// without the prefix).
+func SplitMembers(members []string) (static, targets []string) {
+	for _, m := range members {
+		if target, ok := strings.CutPrefix(m, DNSPrefix); ok {
+			targets = append(targets, target)
+		} else {
+			static = append(static, m)
+		}
+	}
+	return static, targets
+}
+
+// Discover resolves every target into the pool once, so the first requests
+// find members, and returns the loop that re-resolves them all every
+// interval until its ctx ends. A failed first resolution goes to onErr and
+// the loop keeps trying.
+func (p *Pool) Discover(ctx context.Context, targets []string, interval time.Duration, lookup Resolver, onErr func(error)) (watch func(context.Context)) {
+	for _, target := range targets {
+		if err := p.SyncDNS(ctx, target, lookup); err != nil {
+			onErr(err)
+		}
+	}
+	return func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for _, target := range targets {
+			wg.Go(func() { p.WatchDNS(ctx, target, interval, lookup, onErr) })
+		}
+		wg.Wait()
 	}
 }

@@ -57,6 +57,11 @@ func (m *Member) recordCheck(ok, refused bool, o Options) {
 	if ok {
 		m.checkFails = 0
 		m.checkOKs++
+		if m.probing {
+			m.probing = false
+			m.healthy.Store(true)
+			return
+		}
 		if !m.healthy.Load() && m.checkOKs >= o.HealthyAfter {
 			m.healthy.Store(true)
 		}
@@ -64,6 +69,7 @@ func (m *Member) recordCheck(ok, refused bool, o Options) {
 	}
 	m.checkOKs = 0
 	m.checkFails++
+	m.probing = false // down now, and recovers by the usual HealthyAfter rule
 	if m.healthy.Load() && (refused || m.checkFails >= o.UnhealthyAfter) {
 		m.healthy.Store(false)
 	}
@@ -82,14 +88,20 @@ func (p *Pool) probe(ctx context.Context, client *http.Client, m *Member) error 
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	resp.Body.Close()
+	m.LearnName(resp.Header.Get(HeaderServedBy))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %s", m.URL, resp.Status)
 	}
 	return nil
 }
 
+// HeaderServedBy is the header in which every clone names itself.
+const HeaderServedBy = "X-Served-By"
+
 // MemberStatus is one member as an admin API shows it.
 type MemberStatus struct {
+	Member     string  `json:"member"`         // host:port, the label of its metrics and spans
+	Name       string  `json:"name,omitempty"` // the clone's own name (X-Served-By), once it answered
 	URL        string  `json:"url"`
 	Source     string  `json:"source"`
 	State      string  `json:"state"` // up, down, ejected, draining
@@ -126,11 +138,12 @@ func (m *Member) status(now time.Time) MemberStatus {
 	lat := m.latency(now)
 	m.mu.Lock()
 	s := MemberStatus{
-		URL: m.URL.String(), Source: m.Source,
+		Member: m.Label(), Name: m.Name(), URL: m.URL.String(), Source: m.Source,
 		Healthy: m.healthy.Load(), Ejected: m.Ejected(), Draining: m.draining.Load(),
 		InFlight: m.inFlight.Load(), LatencyMS: float64(int64(lat*1e6)) / 1e3,
 		Requests: m.requests, Failures: m.failures, Ejections: m.ejectTotal,
 	}
+	probing := m.probing
 	m.mu.Unlock()
 	if until := m.ejectedUntilNano.Load(); until != 0 {
 		s.EjectedFor = max(time.Duration(until-now.UnixNano()), 0).Round(time.Millisecond).String()
@@ -138,6 +151,8 @@ func (m *Member) status(now time.Time) MemberStatus {
 	switch {
 	case s.Draining:
 		s.State = "draining"
+	case probing:
+		s.State = "probing"
 	case !s.Healthy:
 		s.State = "down"
 	case s.Ejected:

@@ -17,6 +17,7 @@ type Member struct {
 	inFlight atomic.Int64
 	draining atomic.Bool
 	healthy  atomic.Bool // the active checks' verdict
+	name     atomic.Pointer[string]
 	// ejectedUntilNano > 0 means passively ejected: not picked before that
 	// time, and after it only once a probe has succeeded.
 	ejectedUntilNano atomic.Int64
@@ -32,12 +33,37 @@ type Member struct {
 	failures    int64
 	ejectTotal  int64
 	readmitted  time.Time
+	// probing: added at runtime and not probed yet. It takes no traffic
+	// until its first probe passes: an operator's typo or a clone still
+	// starting must not receive requests meanwhile.
+	probing bool
 }
 
 func newMember(u *url.URL, source string, p *Pool) *Member {
 	m := &Member{URL: u, Source: source, pool: p}
 	m.healthy.Store(true)
 	return m
+}
+
+// Label is how metrics, spans and the admin API name the member: its
+// host:port, one spelling everywhere so they can be joined on it.
+func (m *Member) Label() string { return m.URL.Host }
+
+// Name is the clone's own name ("catalog-2"), as its answers' X-Served-By
+// header gives it; empty until it has answered.
+func (m *Member) Name() string {
+	if n := m.name.Load(); n != nil {
+		return *n
+	}
+	return ""
+}
+
+// LearnName records the clone's name from one of its answers.
+func (m *Member) LearnName(name string) {
+	if name == "" || name == m.Name() {
+		return
+	}
+	m.name.Store(&name)
 }
 
 // Healthy reports the active checks' last verdict.

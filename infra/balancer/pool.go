@@ -157,6 +157,12 @@ func (p *Pool) Add(raw, source string) (*Member, error) {
 		}
 	}
 	m := newMember(u, source, p)
+	if source == SourceAdmin {
+		// An operator's addition waits for its first probe (the pool's
+		// own members start healthy so traffic flows at start-up).
+		m.healthy.Store(false)
+		m.probing = true
+	}
 	next := append(slices.Clip(cur), m)
 	p.members.Store(&next)
 	return m, nil

@@ -44,16 +44,6 @@ func (e *Env) Secret(key, def string) string {
 	return e.String(key, def)
 }
 
-// Required returns the variable and records an error when it is unset.
-func (e *Env) Required(key string) string {
-	v := e.getenv(key)
-	if v == "" {
-		e.errs = append(e.errs, fmt.Errorf("%s is required", key))
-	}
-	e.used[key] = v
-	return v
-}
-
 // Int returns the variable parsed as an integer.
 func (e *Env) Int(key string, def int) int {
 	raw := e.String(key, strconv.Itoa(def))

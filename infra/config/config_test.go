@@ -11,15 +11,15 @@ func mapEnv(m map[string]string) func(string) string {
 }
 
 func TestEnvReportsEveryProblemAtOnce(t *testing.T) {
-	env := New(mapEnv(map[string]string{"PORT": "eighty", "TIMEOUT": "soon"}))
+	env := New(mapEnv(map[string]string{"PORT": "eighty", "TIMEOUT": "soon", "CACHE": "maybe"}))
 	env.Int("PORT", 80)
 	env.Duration("TIMEOUT", time.Second)
-	env.Required("DSN")
+	env.Bool("CACHE", true)
 	err := env.Err()
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"PORT", "TIMEOUT", "DSN is required"} {
+	for _, want := range []string{"PORT", "TIMEOUT", "CACHE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

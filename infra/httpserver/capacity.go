@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -119,9 +118,7 @@ func capacityLimit(c Capacity, reg prometheus.Registerer, logger *slog.Logger) g
 	var waiting atomic.Int64
 	shed := func(gc *gin.Context, reason, detail string) {
 		rejected.WithLabelValues(reason).Inc()
-		d := problem.New(http.StatusServiceUnavailable, detail)
-		d.RetryAfter = 1
-		WriteProblem(gc, d)
+		WriteProblem(gc, problem.From(problem.Errorf(problem.ErrUnavailable, "%s", detail)))
 	}
 	return func(gc *gin.Context) {
 		if !notProbe(gc.Request) {

@@ -41,9 +41,11 @@ func NewEngine(tel *telemetry.Telemetry, opts ...Option) *gin.Engine {
 	r := gin.New()
 	r.ContextWithFallback = true // c.Request.Context() carries the span for handlers
 	r.HandleMethodNotAllowed = true
-	r.NoRoute(func(c *gin.Context) { WriteProblem(c, problem.New(http.StatusNotFound, "no such route")) })
+	r.NoRoute(func(c *gin.Context) {
+		WriteProblem(c, problem.From(problem.Errorf(problem.ErrNotFound, "no such route")))
+	})
 	r.NoMethod(func(c *gin.Context) {
-		WriteProblem(c, problem.New(http.StatusMethodNotAllowed, "method not allowed on this route"))
+		WriteProblem(c, problem.From(problem.Errorf(problem.ErrMethodNotAllowed, "method not allowed on this route")))
 	})
 	instance := tel.InstanceAttr()
 	r.Use(
@@ -103,7 +105,7 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 					panic(v)
 				}
 				logger.ErrorContext(c.Request.Context(), "panic in handler", "panic", fmt.Sprint(v), "path", c.FullPath())
-				WriteProblem(c, problem.New(http.StatusInternalServerError, ""))
+				WriteProblem(c, problem.From(errors.New("panic in handler")))
 				c.Abort()
 			}
 		}()

@@ -2,14 +2,16 @@
 // an RFC 9457 application/problem+json body.
 //
 // Layers below HTTP wrap one of the category errors (ErrNotFound, ErrInvalid,
-// ...) with %w; the table in statusOf maps a category to a status. A 5xx body
-// never carries the underlying error text: it is logged once, by the caller,
-// and the client gets the trace id to find it.
+// ...) with %w, or phrase one for the client with Errorf; the table in
+// statusOf maps a category to a status. A 5xx body never carries the
+// underlying error text: it is logged once, by the caller, and the client
+// gets the trace id to find it, plus only what Errorf wrote for it.
 package problem
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 )
@@ -29,6 +31,11 @@ var (
 	ErrTooLarge           = errors.New("request too large")
 	ErrRateLimited        = errors.New("rate limited")
 	ErrUnavailable        = errors.New("temporarily unavailable")
+	// The gateway's own categories: no route, a method a route does not
+	// take, and a backend that failed or did not answer in time.
+	ErrMethodNotAllowed = errors.New("method not allowed")
+	ErrBadGateway       = errors.New("bad gateway")
+	ErrGatewayTimeout   = errors.New("gateway timeout")
 )
 
 // statusOf is the single table from error category to HTTP status.
@@ -40,13 +47,36 @@ var statusOf = []struct {
 	{ErrUnauthorized, http.StatusUnauthorized},
 	{ErrForbidden, http.StatusForbidden},
 	{ErrNotFound, http.StatusNotFound},
+	{ErrMethodNotAllowed, http.StatusMethodNotAllowed},
 	{ErrConflict, http.StatusConflict},
 	{ErrPreconditionFailed, http.StatusPreconditionFailed},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge},
 	{ErrUnprocessable, http.StatusUnprocessableEntity},
 	{ErrRateLimited, http.StatusTooManyRequests},
 	{ErrUnavailable, http.StatusServiceUnavailable},
+	{ErrBadGateway, http.StatusBadGateway},
+	{ErrGatewayTimeout, http.StatusGatewayTimeout},
 }
+
+// DefaultRetryAfter is the Retry-After (seconds) of a 503 that names none:
+// every 503 tells the client when to come back, so none retries in a loop.
+const DefaultRetryAfter = 1
+
+// Errorf returns an error of category whose whole text is written for the
+// client. From uses it as the detail, of a 5xx too, where any other text
+// is hidden; wrapping it (fmt.Errorf("shard 3: %w", ...)) adds context for
+// the log that a 5xx body does not show.
+func Errorf(category error, format string, args ...any) error {
+	return &phrased{category: category, text: fmt.Sprintf(format, args...)}
+}
+
+type phrased struct {
+	category error
+	text     string
+}
+
+func (p *phrased) Error() string { return p.text }
+func (p *phrased) Unwrap() error { return p.category }
 
 // FieldError names one invalid input field.
 type FieldError struct {
@@ -104,12 +134,15 @@ func Status(err error) int {
 	return http.StatusInternalServerError
 }
 
-// From builds the problem document for err. Only 4xx errors expose their
-// message; a 5xx says what the client can do, never what broke inside.
+// From builds the problem document for err. Its detail is the text that
+// Errorf wrote for the client when err holds one; otherwise a 4xx shows its
+// message and a 5xx says what the client can do, never what broke inside.
 func From(err error) Details {
 	status := Status(err)
-	d := New(status, "")
-	if status < 500 {
+	d := Details{Type: "about:blank", Title: http.StatusText(status), Status: status}
+	if p, ok := errors.AsType[*phrased](err); ok {
+		d.Detail = p.text
+	} else if status < 500 {
 		d.Detail = err.Error()
 	}
 	var v *ValidationError
@@ -121,20 +154,15 @@ func From(err error) Details {
 	if errors.As(err, &ra) {
 		d.RetryAfter = ra.RetryAfterSeconds()
 	}
-	if status == http.StatusServiceUnavailable && d.Detail == "" {
-		d.Detail = "a dependency is unavailable; retry later"
+	if status == http.StatusServiceUnavailable {
+		if d.Detail == "" {
+			d.Detail = "a dependency is unavailable; retry later"
+		}
+		if d.RetryAfter == 0 {
+			d.RetryAfter = DefaultRetryAfter
+		}
 	}
 	return d
-}
-
-// New builds a problem with a standard title for status.
-func New(status int, detail string) Details {
-	return Details{
-		Type:   "about:blank",
-		Title:  http.StatusText(status),
-		Status: status,
-		Detail: detail,
-	}
 }
 
 // Write sends d as problem+json.

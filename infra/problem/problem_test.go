@@ -59,3 +59,47 @@ func TestRetryAfterHeader(t *testing.T) {
 		t.Fatalf("code %d retry-after %q", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }
+
+func TestErrorfIsTheClientsText(t *testing.T) {
+	driver := errors.New(`ERROR: duplicate key value violates unique constraint "products_sku_key" (SQLSTATE 23505)`)
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		detail string
+	}{
+		{"a 4xx wrapped around driver text shows only the phrase",
+			fmt.Errorf("create: %w", fmt.Errorf("%w: %w", Errorf(ErrConflict, "sku %q is taken", "a-1"), driver)),
+			409, `sku "a-1" is taken`},
+		{"a 5xx shows its phrase, not its context",
+			fmt.Errorf("pool catalog, member 127.0.0.1:8081: %w", Errorf(ErrBadGateway, "the catalog service did not answer")),
+			502, "the catalog service did not answer"},
+		{"a 5xx without a phrase hides everything",
+			fmt.Errorf("dial 127.0.0.1:5433: %w", ErrUnavailable),
+			503, "a dependency is unavailable; retry later"},
+	}
+	for _, tt := range tests {
+		d := From(tt.err)
+		if d.Status != tt.status || d.Detail != tt.detail {
+			t.Errorf("%s: got %d %q, want %d %q", tt.name, d.Status, d.Detail, tt.status, tt.detail)
+		}
+	}
+}
+
+func TestEvery503SaysWhenToRetry(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("primary: %w", ErrUnavailable),
+		Errorf(ErrUnavailable, "no healthy catalog instance; retry later"),
+	} {
+		rec := httptest.NewRecorder()
+		Write(rec, From(err))
+		if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%v: code %d, Retry-After %q", err, rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+	rec := httptest.NewRecorder()
+	Write(rec, From(RetryAfter(Errorf(ErrRateLimited, "slow down"), 7)))
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "7" {
+		t.Errorf("rate limited: code %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}

@@ -1,5 +1,5 @@
 // Package topology is the single description of the stack's processes and
-// ports (DESIGN.md's topology table). The native supervisor starts it, the
+// ports (the topology table of docs/architecture.md). The native supervisor starts it, the
 // tests find their endpoints in it, and a test holds docker-compose.yml to it.
 package topology
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -14,7 +15,7 @@ import (
 var keyAttributes = []string{
 	"scaleshop.pool", "scaleshop.member", "scaleshop.retries", "scaleshop.shard",
 	"http.response.status_code", "http.route",
-	"db.scaleshop.role", "db.query.text",
+	"db.scaleshop.role", "server.address", "db.query.text",
 	"cache.hit", "scaleshop.cache.hit",
 	"messaging.destination.name", "messaging.destination.partition.id",
 	"messaging.kafka.offset", "messaging.kafka.message.offset", "messaging.consumer.group.name",
@@ -63,6 +64,9 @@ func Render(w io.Writer, t *Trace, o Options) error {
 		if attrs := attrLine(s); attrs != "" {
 			line += "  " + attrs
 		}
+		if s.Error && s.ErrorText != "" {
+			line += "  error=" + strconv.Quote(clip(strings.Join(strings.Fields(s.ErrorText), " "), 160))
+		}
 		fmt.Fprintln(w, line+off)
 	}
 	return nil
@@ -93,13 +97,17 @@ func attrLine(s *Span) string {
 		if !ok {
 			continue
 		}
-		v = strings.Join(strings.Fields(v), " ") // multi-line SQL stays on its span's line
-		if len(v) > 80 {
-			v = v[:77] + "..."
-		}
+		v = clip(strings.Join(strings.Fields(v), " "), 80) // multi-line SQL stays on its span's line
 		parts = append(parts, shortKey(k)+"="+v)
 	}
 	return strings.Join(parts, " ")
+}
+
+func clip(v string, n int) string {
+	if len(v) > n {
+		return v[:n-3] + "..."
+	}
+	return v
 }
 
 func shortKey(k string) string {

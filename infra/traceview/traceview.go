@@ -19,15 +19,18 @@ import (
 // Span is one span, resolved: service and instance names filled in, parent
 // linked, attributes flattened to strings.
 type Span struct {
-	SpanID    string            `json:"span_id"`
-	ParentID  string            `json:"parent_id,omitempty"`
-	Service   string            `json:"service"`
-	Instance  string            `json:"instance,omitempty"`
-	Operation string            `json:"operation"`
-	Kind      string            `json:"kind,omitempty"`
-	Start     time.Time         `json:"start"`
-	Duration  time.Duration     `json:"duration_ns"`
-	Error     bool              `json:"error,omitempty"`
+	SpanID    string        `json:"span_id"`
+	ParentID  string        `json:"parent_id,omitempty"`
+	Service   string        `json:"service"`
+	Instance  string        `json:"instance,omitempty"`
+	Operation string        `json:"operation"`
+	Kind      string        `json:"kind,omitempty"`
+	Start     time.Time     `json:"start"`
+	Duration  time.Duration `json:"duration_ns"`
+	Error     bool          `json:"error,omitempty"`
+	// ErrorText is what went wrong: the recorded exception's message, else
+	// the span status's description.
+	ErrorText string            `json:"error_text,omitempty"`
 	Attrs     map[string]string `json:"attributes,omitempty"`
 	Children  []*Span           `json:"-"`
 	Depth     int               `json:"depth"`
@@ -108,11 +111,13 @@ type APITrace struct {
 			RefType string `json:"refType"`
 			SpanID  string `json:"spanID"`
 		} `json:"references"`
-		StartTime int64      `json:"startTime"` // µs since the epoch
-		Duration  int64      `json:"duration"`  // µs
-		Tags      []apiTag   `json:"tags"`
-		ProcessID string     `json:"processID"`
-		Logs      []struct{} `json:"logs"`
+		StartTime int64    `json:"startTime"` // µs since the epoch
+		Duration  int64    `json:"duration"`  // µs
+		Tags      []apiTag `json:"tags"`
+		ProcessID string   `json:"processID"`
+		Logs      []struct {
+			Fields []apiTag `json:"fields"`
+		} `json:"logs"`
 	} `json:"spans"`
 	Processes map[string]struct {
 		ServiceName string   `json:"serviceName"`
@@ -145,6 +150,7 @@ func Build(at APITrace) *Trace {
 				s.Instance = fmt.Sprint(tag.Value)
 			}
 		}
+		statusText := ""
 		for _, tag := range as.Tags {
 			v := fmt.Sprint(tag.Value)
 			switch tag.Key {
@@ -154,9 +160,23 @@ func Build(at APITrace) *Trace {
 				s.Error = v == "true"
 			case "otel.status_code":
 				s.Error = s.Error || v == "ERROR"
+			case "otel.status_description":
+				statusText = v
 			default:
 				s.Attrs[tag.Key] = v
 			}
+		}
+		// RecordError becomes a log (span event) carrying exception.message:
+		// the error itself, more telling than the status's summary.
+		for _, l := range as.Logs {
+			for _, f := range l.Fields {
+				if f.Key == "exception.message" && s.ErrorText == "" {
+					s.ErrorText = fmt.Sprint(f.Value)
+				}
+			}
+		}
+		if s.ErrorText == "" {
+			s.ErrorText = statusText
 		}
 		for _, ref := range as.References {
 			if ref.RefType == "CHILD_OF" || s.ParentID == "" {

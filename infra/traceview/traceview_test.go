@@ -24,13 +24,14 @@ const fixture = `{"data":[{"traceID":"t1","processes":{
  {"spanID":"a","operationName":"POST /api/orders","references":[],"startTime":1000000,"duration":9000,"processID":"p1",
   "tags":[{"key":"span.kind","value":"server"},{"key":"scaleshop.member","value":"127.0.0.1:8092"}]},
  {"spanID":"b","operationName":"POST /api/orders","references":[{"refType":"CHILD_OF","spanID":"a"}],"startTime":1001000,"duration":7000,"processID":"p2",
-  "tags":[{"key":"span.kind","value":"server"},{"key":"scaleshop.shard","value":5},{"key":"db.query.text","value":"WITH k AS (SELECT 1),\n\t\to AS (INSERT"}]},
+  "tags":[{"key":"span.kind","value":"server"},{"key":"scaleshop.shard","value":5},{"key":"server.address","value":"127.0.0.1"},{"key":"db.query.text","value":"WITH k AS (SELECT 1),\n\t\to AS (INSERT"}]},
  {"spanID":"c","operationName":"orders.placed publish","references":[{"refType":"CHILD_OF","spanID":"b"}],"startTime":1020000,"duration":3000,"processID":"p2",
   "tags":[{"key":"span.kind","value":"producer"},{"key":"messaging.destination.name","value":"orders.placed"}]},
  {"spanID":"d","operationName":"orders.placed process","references":[{"refType":"CHILD_OF","spanID":"c"}],"startTime":1035000,"duration":20000,"processID":"p3",
   "tags":[{"key":"span.kind","value":"consumer"},{"key":"messaging.destination.partition.id","value":"3"}]},
  {"spanID":"e","operationName":"POST /internal/reservations","references":[{"refType":"CHILD_OF","spanID":"d"}],"startTime":1036000,"duration":5000,"processID":"p3",
-  "tags":[{"key":"span.kind","value":"client"},{"key":"otel.status_code","value":"ERROR"},{"key":"http.response.status_code","value":503}]}
+  "tags":[{"key":"span.kind","value":"client"},{"key":"otel.status_code","value":"ERROR"},{"key":"otel.status_description","value":"reserve failed"},{"key":"http.response.status_code","value":503}],
+  "logs":[{"timestamp":1041000,"fields":[{"key":"event","value":"exception"},{"key":"exception.message","value":"catalog POST /internal/reservations: 503 Service Unavailable"}]}]}
 ]}]}`
 
 func fixtureServer(t *testing.T) *httptest.Server {
@@ -103,6 +104,8 @@ func TestRenderShowsTheWaterfall(t *testing.T) {
 		{6, "\x1b[31m"},
 		{6, "!"},
 		{6, "status_code=503"},
+		{6, `error="catalog POST /internal/reservations: 503 Service Unavailable"`},
+		{3, "server.address=127.0.0.1"},
 	} {
 		if !strings.Contains(lines[want.line], want.text) {
 			t.Errorf("line %d %q lacks %q", want.line, lines[want.line], want.text)

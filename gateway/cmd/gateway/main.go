@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -93,40 +92,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 // newPool builds a pool from its configured members: plain URLs, and
 // dns+http://name:port entries re-resolved every dnsInterval.
 func newPool(ctx context.Context, g *errgroup.Group, name string, members []string, cfg settings, onDNSErr func(error)) (*balancer.Pool, error) {
-	var static, dns []string
-	for _, m := range members {
-		if target, ok := strings.CutPrefix(m, "dns+"); ok {
-			dns = append(dns, target)
-		} else {
-			static = append(static, m)
-		}
-	}
+	static, targets := balancer.SplitMembers(members)
 	opts := cfg.poolOptions
 	opts.Policy = cfg.policies[name]
 	p, err := balancer.NewPool(name, static, opts)
 	if err != nil {
 		return nil, err
 	}
-	for _, target := range dns {
-		if err := p.SyncDNS(ctx, target, net.DefaultResolver.LookupHost); err != nil {
-			onDNSErr(err) // the watch below keeps trying
-		}
-		g.Go(func() error {
-			p.WatchDNS(ctx, target, cfg.dnsInterval, net.DefaultResolver.LookupHost, onDNSErr)
-			return nil
-		})
-	}
+	watch := p.Discover(ctx, targets, cfg.dnsInterval, net.DefaultResolver.LookupHost, onDNSErr)
+	g.Go(func() error { watch(ctx); return nil })
 	return p, nil
 }
 
 // spanName keeps span names low-cardinality: "GET /api/products", not
 // one name per product id.
 func spanName(_ string, r *http.Request) string {
-	path := r.URL.Path
-	if rest, ok := strings.CutPrefix(path, "/api/"); ok {
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			path = "/api/" + rest[:i] + "/{id}"
-		}
-	}
-	return r.Method + " " + path
+	return r.Method + " " + proxy.Template(r.URL.Path)
 }

@@ -65,7 +65,7 @@ func probes(pools []*balancer.Pool) map[string]http.HandlerFunc {
 // gateway's own metrics, and profiles of where its CPU goes.
 func adminRoutes(pools []*balancer.Pool, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	admin.Routes(mux, pools, proxy.WriteProblem)
+	admin.Routes(mux, pools, proxy.WriteError)
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

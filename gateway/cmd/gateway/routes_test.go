@@ -17,6 +17,7 @@ import (
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/proxy"
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/identity"
 )
 
 // recordingBackend is a clone that remembers every path it was asked for.
@@ -49,7 +50,7 @@ const testSigningKey = "routes-test-key-routes-test-key-0123"
 
 func adminToken(t *testing.T) string {
 	t.Helper()
-	tok, err := auth.NewVerifier([]byte(testSigningKey)).Issue(auth.Identity{Subject: "root", Role: auth.Admin}, time.Hour)
+	tok, err := auth.NewVerifier([]byte(testSigningKey)).Issue(identity.Caller{ID: "root", Role: identity.Admin}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

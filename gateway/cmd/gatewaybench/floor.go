@@ -1,7 +1,7 @@
 package main
 
 import (
-	"net/http"
+	"context"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/gateway/internal/proxy"
+	"github.com/scaleshop/scaleshop/infra/httpserver"
 )
 
 // The floor is the least a Go proxy built the way the gateway is built can
@@ -28,7 +29,7 @@ import (
 const floorEnv = "GATEWAYBENCH_FLOOR"
 
 // serveFloor serves the floor proxy; spec is "addr upstream,upstream".
-func serveFloor(spec string) error {
+func serveFloor(ctx context.Context, spec string) error {
 	addr, upstreams, _ := strings.Cut(spec, " ")
 	var members []*url.URL
 	for _, u := range strings.Split(upstreams, ",") {
@@ -47,8 +48,8 @@ func serveFloor(spec string) error {
 		Transport:  proxy.NewTransport(),
 		BufferPool: proxy.NewBufferPool(),
 	}
-	srv := &http.Server{Addr: addr, Handler: rp, ReadHeaderTimeout: 5 * time.Second}
-	return srv.ListenAndServe()
+	srv := httpserver.Server(addr, rp)
+	return httpserver.Serve(ctx, srv, 5*time.Second)
 }
 
 func startFloor(port int, clones []string, work string) (*exec.Cmd, error) {

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,18 +28,19 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/procfs"
+
+	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
 func main() {
-	run := run
-	if spec := os.Getenv(floorEnv); spec != "" {
-		run = func() error { return serveFloor(spec) }
-	}
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
-		os.Exit(1)
-	}
+	lifecycle.Main("gatewaybench", func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+		if spec := getenv(floorEnv); spec != "" {
+			return serveFloor(ctx, spec)
+		}
+		return run(ctx, getenv, stdout)
+	})
 }
 
 type target struct {
@@ -47,8 +49,10 @@ type target struct {
 	pids  func() []int
 }
 
-func run() error {
-	stackPath := flag.String("stack", os.Getenv("SCALESHOP_STACK"), "stack.json of a running stack")
+// run measures every target at every step; Ctrl-C stops it between
+// requests, and the processes it started are stopped on the way out.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	stackPath := flag.String("stack", getenv("SCALESHOP_STACK"), "stack.json of a running stack")
 	gatewayBin := flag.String("gateway", "", "the gateway binary (default: bin/gateway next to the stack's state)")
 	rates := flag.String("rates", "1000,2000,3000,4000,5000,6000,7000,8000", "open-model rate steps, requests/s")
 	step := flag.Duration("step", 5*time.Second, "duration of each step")
@@ -117,9 +121,9 @@ func run() error {
 		}
 	}
 
-	fmt.Printf("gatewaybench: %s, clones %v, steps %v x %s, up to %d in flight, %d CPUs, gateway trace sampling %s\n\n",
+	fmt.Fprintf(stdout, "gatewaybench: %s, clones %v, steps %v x %s, up to %d in flight, %d CPUs, gateway trace sampling %s\n\n",
 		*path, clones, steps, *step, *workers, numCPU(), *sample)
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "target\trate\tachieved\tp50 ms\tp90 ms\tp99 ms\terrors\tproxy CPU µs/req\tgenerator CPU %\t")
 	results := map[string][]result{}
 	// Interleave targets at each step, so drift in the machine's state
@@ -131,7 +135,10 @@ func run() error {
 				profiled = make(chan error, 1)
 				go func() { profiled <- fetchProfile(adminPort, *step, *profile) }()
 			}
-			r := measure(t, *path, rate, *step, *workers)
+			r := measure(ctx, t, *path, rate, *step, *workers)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			if profiled != nil {
 				if err := <-profiled; err != nil {
 					return err
@@ -143,11 +150,11 @@ func run() error {
 		}
 		w.Flush()
 	}
-	fmt.Println()
+	fmt.Fprintln(stdout)
 	// A target that fails a step and passes a higher one does not sustain
 	// the higher rate; it got lucky there. So the maximum is the top of the
 	// unbroken run of passing steps from the lowest.
-	fmt.Println("max throughput with p99 <= 50 ms and no errors, at that step and every lower one:")
+	fmt.Fprintln(stdout, "max throughput with p99 <= 50 ms and no errors, at that step and every lower one:")
 	for _, t := range targets {
 		best := result{}
 		for _, r := range results[t.name] {
@@ -156,10 +163,10 @@ func run() error {
 			}
 			best = r
 		}
-		fmt.Printf("  %-45s %6.0f req/s\n", t.name, best.achieved)
+		fmt.Fprintf(stdout, "  %-45s %6.0f req/s\n", t.name, best.achieved)
 	}
 	direct := results[targets[0].name]
-	fmt.Println("added latency over direct, at each step both kept up with (p50 / p99, ms):")
+	fmt.Fprintln(stdout, "added latency over direct, at each step both kept up with (p50 / p99, ms):")
 	for _, t := range targets[1:] {
 		var parts []string
 		for i, r := range results[t.name] {
@@ -167,7 +174,7 @@ func run() error {
 				parts = append(parts, fmt.Sprintf("%d: +%.2f / +%.2f", r.rate, ms(r.p50-direct[i].p50), ms(r.p99-direct[i].p99)))
 			}
 		}
-		fmt.Printf("  %-28s %s\n", t.name, strings.Join(parts, ", "))
+		fmt.Fprintf(stdout, "  %-28s %s\n", t.name, strings.Join(parts, ", "))
 	}
 	return nil
 }
@@ -198,7 +205,7 @@ var client = &http.Client{Transport: &http.Transport{
 // measure sends rate requests/s for d: request i is due at start + i/rate;
 // a fixed set of workers takes due requests, and latency counts from the
 // due time.
-func measure(t target, path string, rate int, d time.Duration, workers int) result {
+func measure(ctx context.Context, t target, path string, rate int, d time.Duration, workers int) result {
 	n := int(float64(rate) * d.Seconds())
 	due := make(chan time.Time, n)
 	lat := make([]time.Duration, 0, n)
@@ -231,10 +238,15 @@ func measure(t target, path string, rate int, d time.Duration, workers int) resu
 		})
 	}
 	gap := time.Second / time.Duration(rate)
+send:
 	for i := range n {
 		at := start.Add(time.Duration(i) * gap)
 		if wait := time.Until(at); wait > 0 {
-			time.Sleep(wait)
+			select {
+			case <-ctx.Done():
+				break send
+			case <-time.After(wait):
+			}
 		}
 		due <- at
 	}
@@ -384,22 +396,22 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// procCPU sums user+system CPU of pids from /proc (clock ticks of 10 ms).
+// procCPU sums the user+system CPU of pids, from /proc.
 func procCPU(pids func() []int) time.Duration {
 	if pids == nil {
 		return 0
 	}
 	var total time.Duration
 	for _, pid := range pids() {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		p, err := procfs.NewProc(pid)
 		if err != nil {
 			continue
 		}
-		s := string(b)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		utime, _ := strconv.Atoi(fields[11])
-		stime, _ := strconv.Atoi(fields[12])
-		total += time.Duration(utime+stime) * 10 * time.Millisecond
+		stat, err := p.Stat()
+		if err != nil {
+			continue // the process ended meanwhile
+		}
+		total += time.Duration(stat.CPUTime() * float64(time.Second))
 	}
 	return total
 }

@@ -12,11 +12,12 @@ import (
 	"net/http"
 
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/httpserver"
 	"github.com/scaleshop/scaleshop/infra/problem"
 )
 
 // Routes mounts the admin API on mux.
-func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeProblem func(http.ResponseWriter, *http.Request, problem.Details)) {
+func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeError func(http.ResponseWriter, *http.Request, error)) {
 	byName := map[string]*balancer.Pool{}
 	for _, p := range pools {
 		byName[p.Name] = p
@@ -24,7 +25,7 @@ func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeProblem func(http.R
 	pool := func(w http.ResponseWriter, r *http.Request) *balancer.Pool {
 		p := byName[r.PathValue("pool")]
 		if p == nil {
-			writeProblem(w, r, problem.New(http.StatusNotFound, "no pool "+r.PathValue("pool")))
+			writeError(w, r, problem.Errorf(problem.ErrNotFound, "no pool %s", r.PathValue("pool")))
 		}
 		return p
 	}
@@ -32,8 +33,12 @@ func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeProblem func(http.R
 		var in struct {
 			URL string `json:"url"`
 		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&in); err != nil || in.URL == "" {
-			writeProblem(w, r, problem.New(http.StatusBadRequest, `body must be {"url":"http://host:port"}`))
+		if err := httpserver.DecodeJSON(w, r, 4<<10, &in); err != nil {
+			writeError(w, r, err)
+			return "", false
+		}
+		if in.URL == "" {
+			writeError(w, r, (&problem.ValidationError{}).Add("url", "required: http://host:port"))
 			return "", false
 		}
 		return in.URL, true
@@ -59,7 +64,7 @@ func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeProblem func(http.R
 				return
 			}
 			if err := change(p, raw); err != nil {
-				writeProblem(w, r, problem.New(http.StatusBadRequest, err.Error()))
+				writeError(w, r, problem.Errorf(problem.ErrInvalid, "%s", err))
 				return
 			}
 			writeJSON(w, status, p.Status())
@@ -79,7 +84,7 @@ func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeProblem func(http.R
 			return
 		}
 		if err := p.Remove(r.URL.Query().Get("url")); err != nil {
-			writeProblem(w, r, problem.New(http.StatusNotFound, err.Error()))
+			writeError(w, r, problem.Errorf(problem.ErrNotFound, "%s", err))
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -17,7 +17,7 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	Routes(mux, []*balancer.Pool{p}, func(w http.ResponseWriter, _ *http.Request, d problem.Details) { problem.Write(w, d) })
+	Routes(mux, []*balancer.Pool{p}, func(w http.ResponseWriter, _ *http.Request, err error) { problem.Write(w, problem.From(err)) })
 	do := func(method, path, body string) *httptest.ResponseRecorder {
 		w := httptest.NewRecorder()
 		mux.ServeHTTP(w, httptest.NewRequest(method, path, strings.NewReader(body)))

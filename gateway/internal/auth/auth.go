@@ -1,6 +1,6 @@
 // Package auth verifies the HS256 JWTs the gateway accepts and issues the
 // dev-mode tokens. Services behind the gateway never see a token: they read
-// the identity the gateway puts in X-User-Id and X-User-Role.
+// the caller the gateway states in the headers of infra/identity.
 package auth
 
 import (
@@ -11,36 +11,13 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-)
 
-// The identity headers the gateway sets downstream after deleting any a
-// client sent.
-const (
-	HeaderUserID   = "X-User-Id"
-	HeaderUserRole = "X-User-Role"
+	"github.com/scaleshop/scaleshop/infra/identity"
 )
 
 // DevSigningKey is the documented key of dev mode; the gateway refuses to
 // start with it in any other mode.
 const DevSigningKey = "scaleshop-dev-signing-key-not-for-production"
-
-// Role is what a caller may do.
-type Role string
-
-// The roles.
-const (
-	Customer Role = "customer"
-	Admin    Role = "admin"
-)
-
-// ValidRole reports whether r is a known role.
-func ValidRole(r Role) bool { return r == Customer || r == Admin }
-
-// Identity is a verified caller.
-type Identity struct {
-	Subject string // the customer id
-	Role    Role
-}
 
 // ErrInvalidToken covers every way a token can be bad; the reason is in
 // the wrapped message, never sent to the client.
@@ -48,7 +25,7 @@ var ErrInvalidToken = errors.New("invalid token")
 
 type claims struct {
 	jwt.RegisteredClaims
-	Role Role `json:"role"`
+	Role identity.Role `json:"role"`
 }
 
 // Verifier checks tokens signed with one HMAC key.
@@ -71,28 +48,44 @@ func NewVerifier(key []byte) *Verifier {
 	return v
 }
 
-// Verify returns the identity in a valid token.
-func (v *Verifier) Verify(token string) (Identity, error) {
+// Verify returns the caller in a valid token: one the identity contract
+// can carry downstream (a printable sub of at most identity.MaxIDLen bytes,
+// a known role).
+func (v *Verifier) Verify(token string) (identity.Caller, error) {
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
-		return Identity{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return identity.Caller{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	if c.Subject == "" {
-		return Identity{}, fmt.Errorf("%w: no sub", ErrInvalidToken)
+	if !ValidSubject(c.Subject) {
+		return identity.Caller{}, fmt.Errorf("%w: sub missing, too long or not printable", ErrInvalidToken)
 	}
-	if !ValidRole(c.Role) {
-		return Identity{}, fmt.Errorf("%w: role %q", ErrInvalidToken, c.Role)
+	if !c.Role.Valid() {
+		return identity.Caller{}, fmt.Errorf("%w: role %q", ErrInvalidToken, c.Role)
 	}
-	return Identity{Subject: c.Subject, Role: c.Role}, nil
+	return identity.Caller{ID: c.Subject, Role: c.Role}, nil
+}
+
+// ValidSubject reports whether sub can be a caller's id: 1 to
+// identity.MaxIDLen printable ASCII characters, safe in headers and logs.
+func ValidSubject(sub string) bool {
+	if sub == "" || len(sub) > identity.MaxIDLen {
+		return false
+	}
+	for _, c := range sub {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // Issue signs a token for id that expires after ttl.
-func (v *Verifier) Issue(id Identity, ttl time.Duration) (string, error) {
+func (v *Verifier) Issue(id identity.Caller, ttl time.Duration) (string, error) {
 	now := v.now()
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   id.Subject,
+			Subject:   id.ID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 		},

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scaleshop/scaleshop/infra/identity"
 )
 
 var key = []byte("test-key-test-key-test-key-test-key")
@@ -48,10 +50,10 @@ func TestVerify(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		token string
-		want  *Identity
+		want  *identity.Caller
 	}{
-		{"valid customer", sign(t, jwt.SigningMethodHS256, key, good), &Identity{"alice", Customer}},
-		{"valid admin", sign(t, jwt.SigningMethodHS256, key, with("role", "admin")), &Identity{"alice", Admin}},
+		{"valid customer", sign(t, jwt.SigningMethodHS256, key, good), &identity.Caller{ID: "alice", Role: identity.Customer}},
+		{"valid admin", sign(t, jwt.SigningMethodHS256, key, with("role", "admin")), &identity.Caller{ID: "alice", Role: identity.Admin}},
 		{"expired", sign(t, jwt.SigningMethodHS256, key, with("exp", time.Now().Add(-time.Minute).Unix())), nil},
 		{"no exp", sign(t, jwt.SigningMethodHS256, key, with("exp", nil)), nil},
 		{"wrong key", sign(t, jwt.SigningMethodHS256, []byte("another-key-another-key-another-k"), good), nil},
@@ -59,6 +61,8 @@ func TestVerify(t *testing.T) {
 		{"alg HS512", sign(t, jwt.SigningMethodHS512, key, good), nil},
 		{"missing sub", sign(t, jwt.SigningMethodHS256, key, with("sub", nil)), nil},
 		{"empty sub", sign(t, jwt.SigningMethodHS256, key, with("sub", "")), nil},
+		{"sub longer than the identity headers carry", sign(t, jwt.SigningMethodHS256, key, with("sub", strings.Repeat("a", identity.MaxIDLen+1))), nil},
+		{"sub with a line break", sign(t, jwt.SigningMethodHS256, key, with("sub", "alice\r\nX-User-Role: admin")), nil},
 		{"unknown role", sign(t, jwt.SigningMethodHS256, key, with("role", "root")), nil},
 		{"missing role", sign(t, jwt.SigningMethodHS256, key, with("role", nil)), nil},
 		{"garbage", "not.a.jwt", nil},
@@ -89,11 +93,11 @@ func tamper(tok string) string {
 
 func TestIssueRoundTrips(t *testing.T) {
 	v := NewVerifier(key)
-	tok, err := v.Issue(Identity{"bob", Admin}, time.Minute)
+	tok, err := v.Issue(identity.Caller{ID: "bob", Role: identity.Admin}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, err := v.Verify(tok); err != nil || id != (Identity{"bob", Admin}) {
+	if id, err := v.Verify(tok); err != nil || id != (identity.Caller{ID: "bob", Role: identity.Admin}) {
 		t.Fatalf("got %+v, %v", id, err)
 	}
 	v.now = func() time.Time { return time.Now().Add(2 * time.Minute) }

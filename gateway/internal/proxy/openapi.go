@@ -23,7 +23,7 @@ func openAPIHandler(doc []byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			writeProblem(w, r, problem.New(http.StatusMethodNotAllowed, "GET the document"))
+			writeError(w, r, problem.Errorf(problem.ErrMethodNotAllowed, "GET the document"))
 			return
 		}
 		w.Header().Set("Content-Type", "application/yaml")

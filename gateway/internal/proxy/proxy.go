@@ -26,6 +26,7 @@ import (
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 )
@@ -76,7 +77,7 @@ func New(cfg Config) *Handler {
 		}
 	}
 	if cfg.DevTokens {
-		h.devToken = auth.DevTokenHandler(cfg.Verifier, cfg.DevTokenTTL, writeProblem)
+		h.devToken = auth.DevTokenHandler(cfg.Verifier, cfg.DevTokenTTL, writeError)
 	}
 	if cfg.OpenAPI != nil {
 		h.openAPI = openAPIHandler(cfg.OpenAPI)
@@ -128,8 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Trace-Id", id)
 	}
 	// Identity comes from the token alone, never from the client.
-	r.Header.Del(auth.HeaderUserID)
-	r.Header.Del(auth.HeaderUserRole)
+	identity.Strip(r.Header)
 
 	sw := &statusWriter{ResponseWriter: w}
 	x := h.serve(sw, r)
@@ -145,9 +145,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve answers r; it returns the exchange when r was proxied.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	if r.URL.Path == DevTokenPath && h.devToken != nil {
+		trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", DevTokenPath))
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeProblem(w, r, problem.New(http.StatusMethodNotAllowed, "POST a JSON body"))
+			writeError(w, r, problem.Errorf(problem.ErrMethodNotAllowed, "POST a JSON body"))
 			return nil
 		}
 		h.devToken(w, r)
@@ -159,9 +160,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	}
 	route := matchRoute(h.cfg.Routes, r.URL.Path)
 	if route == nil {
-		writeProblem(w, r, problem.New(http.StatusNotFound, "no such route"))
+		writeError(w, r, problem.Errorf(problem.ErrNotFound, "no such route"))
 		return nil
 	}
+	// The public mux routes everything through one "/" pattern, which is
+	// what otelhttp would report; the span names the route taken.
+	trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", Template(r.URL.Path)))
 	id, status := h.authenticate(r)
 	if status == 0 {
 		status = route.Access(r, id)
@@ -169,29 +173,31 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 	switch status {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="scaleshop"`)
-		writeProblem(w, r, problem.New(status, "a valid bearer token is required"))
+		writeError(w, r, problem.Errorf(problem.ErrUnauthorized, "a valid bearer token is required"))
 		return nil
 	case http.StatusForbidden:
-		writeProblem(w, r, problem.New(status, "your role may not do this"))
+		writeError(w, r, problem.Errorf(problem.ErrForbidden, "your role may not do this"))
 		return nil
 	}
 	limit := h.cfg.Limiter.Allow(rateKey(r, id))
 	limit.SetHeaders(w.Header())
 	if !limit.Allowed {
 		h.metrics.rateLimited.Inc()
-		writeProblem(w, r, problem.New(http.StatusTooManyRequests, "rate limit exceeded; retry after the time in Retry-After"))
+		writeError(w, r, problem.RetryAfter(
+			problem.Errorf(problem.ErrRateLimited, "rate limit exceeded; retry after the time in Retry-After"), limit.RetryAfter))
 		return nil
 	}
 	if !h.bufferBody(w, r) {
 		return nil
 	}
 	if id != nil {
-		r.Header.Set(auth.HeaderUserID, id.Subject)
-		r.Header.Set(auth.HeaderUserRole, string(id.Role))
+		identity.Set(r.Header, *id)
 	}
 
-	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now()}
-	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), exchangeKey{}, x), h.cfg.RequestTimeout)
+	x := &exchange{route: route, budget: h.budgets[route.Pool], start: time.Now(), longPoll: longPollWait(r)}
+	// A long poll's answer is due at the end of its wait: the deadline
+	// covers the wait on top of the usual allowance.
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), exchangeKey{}, x), h.cfg.RequestTimeout+x.longPoll)
 	defer cancel()
 	h.proxy.ServeHTTP(w, r.WithContext(ctx))
 
@@ -200,16 +206,41 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) *exchange {
 		attribute.Int("scaleshop.retries", x.retries),
 	}
 	if x.member != nil {
-		attrs = append(attrs, attribute.String("scaleshop.member", x.member.URL.Host))
+		attrs = append(attrs, attribute.String("scaleshop.member", x.member.Label()))
+		if name := x.member.Name(); name != "" {
+			attrs = append(attrs, attribute.String("scaleshop.member.name", name))
+		}
 	}
 	trace.SpanFromContext(r.Context()).SetAttributes(attrs...)
 	return x
 }
 
+// MaxLongPoll is the longest ?wait= the gateway gives more time for; the
+// orders service caps its waits at the same 10 s (docs/orders.md).
+const MaxLongPoll = 10 * time.Second
+
+// longPollWait is how long a GET with ?wait= may be held by the member
+// before it answers (0: not a long poll). A malformed wait is no long poll:
+// the service answers it with a 400 at once.
+func longPollWait(r *http.Request) time.Duration {
+	if r.Method != http.MethodGet {
+		return 0
+	}
+	raw := r.URL.Query().Get("wait")
+	if raw == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return min(d, MaxLongPoll)
+}
+
 // authenticate returns the caller's identity (nil when anonymous), or 401
 // when a token is present but bad: a client that sends a token means to be
 // someone, and must learn that its token is expired or forged.
-func (h *Handler) authenticate(r *http.Request) (*auth.Identity, int) {
+func (h *Handler) authenticate(r *http.Request) (*identity.Caller, int) {
 	tok, present, err := auth.BearerToken(r)
 	if !present {
 		return nil, 0
@@ -224,9 +255,9 @@ func (h *Handler) authenticate(r *http.Request) (*auth.Identity, int) {
 	return &id, 0
 }
 
-func rateKey(r *http.Request, id *auth.Identity) string {
+func rateKey(r *http.Request, id *identity.Caller) string {
 	if id != nil {
-		return "user:" + id.Subject
+		return "user:" + id.ID
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -241,17 +272,18 @@ func (h *Handler) bufferBody(w http.ResponseWriter, r *http.Request) bool {
 	if r.Body == nil || r.Body == http.NoBody {
 		return true
 	}
+	tooLarge := problem.Errorf(problem.ErrTooLarge, "the body is larger than %d bytes", h.cfg.MaxBody)
 	if r.ContentLength > h.cfg.MaxBody {
-		writeProblem(w, r, problem.New(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes"))
+		writeError(w, r, tooLarge)
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, r, problem.New(http.StatusRequestEntityTooLarge, "the body is larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes"))
+		var overLimit *http.MaxBytesError
+		if errors.As(err, &overLimit) {
+			writeError(w, r, tooLarge)
 		} else {
-			writeProblem(w, r, problem.New(http.StatusBadRequest, "could not read the request body"))
+			writeError(w, r, problem.Errorf(problem.ErrInvalid, "could not read the request body"))
 		}
 		return false
 	}
@@ -265,23 +297,22 @@ func (h *Handler) bufferBody(w http.ResponseWriter, r *http.Request) bool {
 // the pool has no healthy member, 504 on timeouts, else 502.
 func (h *Handler) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
-	var d problem.Details
-	switch {
+	var answer error
+	switch pool := x.route.Pool.Name; {
 	case errors.Is(err, errNoMember):
-		d = problem.New(http.StatusServiceUnavailable, "no healthy "+x.route.Pool.Name+" instance; retry later")
-		d.RetryAfter = 1
+		answer = problem.Errorf(problem.ErrUnavailable, "no healthy %s instance; retry later", pool)
 	case errors.Is(err, errTryTimeout), errors.Is(err, context.DeadlineExceeded):
-		d = problem.New(http.StatusGatewayTimeout, "the "+x.route.Pool.Name+" service did not answer in time")
+		answer = problem.Errorf(problem.ErrGatewayTimeout, "the %s service did not answer in time", pool)
 	case errors.Is(err, context.Canceled):
 		w.WriteHeader(499) // the client left; nobody reads this
 		return
 	default:
-		d = problem.New(http.StatusBadGateway, "the "+x.route.Pool.Name+" service did not answer")
+		answer = problem.Errorf(problem.ErrBadGateway, "the %s service did not answer", pool)
 	}
 	if h.cfg.Log.Enabled(r.Context(), slog.LevelDebug) {
 		h.cfg.Log.DebugContext(r.Context(), "upstream failed", "err", err)
 	}
-	writeProblem(w, r, d)
+	writeError(w, r, answer)
 }
 
 func (h *Handler) accessLog(r *http.Request, status int, start time.Time, reqID string, x *exchange) {
@@ -294,7 +325,7 @@ func (h *Handler) accessLog(r *http.Request, status int, start time.Time, reqID 
 		slog.String("request_id", reqID),
 	}
 	if x != nil && x.member != nil {
-		attrs = append(attrs, slog.String("member", x.member.URL.Host), slog.Int("retries", x.retries))
+		attrs = append(attrs, slog.String("member", x.member.Label()), slog.String("member_name", x.member.Name()), slog.Int("retries", x.retries))
 	}
 	level := slog.LevelInfo
 	if status >= 500 {
@@ -303,11 +334,13 @@ func (h *Handler) accessLog(r *http.Request, status int, start time.Time, reqID 
 	h.cfg.Log.LogAttrs(r.Context(), level, "access", attrs...)
 }
 
-// WriteProblem sends d stamped with the request's trace id and path; the
+// WriteError answers err as problem+json, its status from the one table in
+// infra/problem, stamped with the request's trace id and path; the
 // gateway's other handlers use it too, so every error has one shape.
-func WriteProblem(w http.ResponseWriter, r *http.Request, d problem.Details) { writeProblem(w, r, d) }
+func WriteError(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, err) }
 
-func writeProblem(w http.ResponseWriter, r *http.Request, d problem.Details) {
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	d := problem.From(err)
 	d.TraceID = telemetry.TraceID(r.Context())
 	d.Instance = r.URL.Path
 	problem.Write(w, d)

@@ -13,10 +13,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/gateway/internal/ratelimit"
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/problem"
 )
 
@@ -36,13 +39,13 @@ func newBackend(t *testing.T) *backend {
 		b.hits.Add(1)
 		body, _ := io.ReadAll(r.Body)
 		if s := int(b.status.Load()); s != http.StatusOK {
-			problem.Write(w, problem.New(s, "backend says so"))
+			problem.Write(w, problem.Details{Type: "about:blank", Title: http.StatusText(s), Status: s, Detail: "backend says so"})
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Request-Id", "backend-must-not-leak")
 		_ = json.NewEncoder(w).Encode(map[string]string{
-			"path": r.URL.RequestURI(), "user": r.Header.Get(auth.HeaderUserID), "role": r.Header.Get(auth.HeaderUserRole),
+			"path": r.URL.RequestURI(), "user": r.Header.Get(identity.HeaderID), "role": r.Header.Get(identity.HeaderRole),
 			"request_id": r.Header.Get("X-Request-Id"), "body": string(body), "host": r.Host,
 		})
 	}))
@@ -92,8 +95,8 @@ func newGateway(t *testing.T, catalogURLs, ordersURLs []string, tweak func(*Conf
 	return &gateway{h: New(cfg), catalog: catalog, orders: orders, verifier: v}
 }
 
-func (g *gateway) token(t *testing.T, sub string, role auth.Role) string {
-	tok, err := g.verifier.Issue(auth.Identity{Subject: sub, Role: role}, time.Hour)
+func (g *gateway) token(t *testing.T, sub string, role identity.Role) string {
+	tok, err := g.verifier.Issue(identity.Caller{ID: sub, Role: role}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +128,8 @@ func echoed(t *testing.T, w *httptest.ResponseRecorder) map[string]string {
 func TestRoutingAndAccess(t *testing.T) {
 	cat, ord := newBackend(t), newBackend(t)
 	g := newGateway(t, []string{cat.URL}, []string{ord.URL}, nil)
-	customer, admin := g.token(t, "alice", auth.Customer), g.token(t, "root", auth.Admin)
-	expired, err := g.verifier.Issue(auth.Identity{Subject: "alice", Role: auth.Customer}, -time.Minute)
+	customer, admin := g.token(t, "alice", identity.Customer), g.token(t, "root", identity.Admin)
+	expired, err := g.verifier.Issue(identity.Caller{ID: "alice", Role: identity.Customer}, -time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +192,7 @@ func TestIdentityHeadersComeOnlyFromTheToken(t *testing.T) {
 	if anon["user"] != "" || anon["role"] != "" {
 		t.Errorf("anonymous request reached the catalog as %q/%q", anon["user"], anon["role"])
 	}
-	got := echoed(t, g.do("GET", "/api/orders", g.token(t, "alice", auth.Customer), nil, spoof...))
+	got := echoed(t, g.do("GET", "/api/orders", g.token(t, "alice", identity.Customer), nil, spoof...))
 	if got["user"] != "alice" || got["role"] != "customer" {
 		t.Errorf("downstream identity %q/%q, want alice/customer", got["user"], got["role"])
 	}
@@ -210,7 +213,7 @@ func TestDevToken(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || w.Code != 200 {
 		t.Fatalf("dev token: %d %s", w.Code, w.Body)
 	}
-	if id, err := g.verifier.Verify(out.Token); err != nil || id.Subject != "alice" || id.Role != auth.Customer {
+	if id, err := g.verifier.Verify(out.Token); err != nil || id.ID != "alice" || id.Role != identity.Customer {
 		t.Fatalf("issued token verifies as %+v, %v", id, err)
 	}
 	if w := g.do("POST", DevTokenPath, "", strings.NewReader(`{"customer_id":"alice","role":"root"}`)); w.Code != 400 {
@@ -242,7 +245,7 @@ func TestRequestIDAndHeaders(t *testing.T) {
 func TestBodyLimit(t *testing.T) {
 	cat, ord := newBackend(t), newBackend(t)
 	g := newGateway(t, []string{cat.URL}, []string{ord.URL}, nil)
-	admin := g.token(t, "root", auth.Admin)
+	admin := g.token(t, "root", identity.Admin)
 	big := strings.Repeat("x", 1<<20+1)
 	if w := g.do("POST", "/api/products", admin, strings.NewReader(big)); w.Code != 413 {
 		t.Errorf("1 MiB + 1 with Content-Length: %d, want 413", w.Code)
@@ -267,13 +270,13 @@ func TestBodyLimit(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	cat, ord := newBackend(t), newBackend(t)
 	g := newGateway(t, []string{cat.URL}, []string{ord.URL}, func(c *Config) { c.Limiter = ratelimit.New(1, 2) })
-	alice, bob := g.token(t, "alice", auth.Customer), g.token(t, "bob", auth.Customer)
+	alice, bob := g.token(t, "alice", identity.Customer), g.token(t, "bob", identity.Customer)
 	for i, want := range []int{200, 200, 429} {
 		w := g.do("GET", "/api/orders", alice, nil)
 		if w.Code != want {
 			t.Fatalf("alice request %d: %d, want %d", i+1, w.Code, want)
 		}
-		if w.Header().Get("RateLimit-Limit") != "2" || w.Header().Get("RateLimit-Remaining") == "" {
+		if w.Header().Get("RateLimit-Limit") != "1" || w.Header().Get("RateLimit-Policy") != "1;w=1;burst=2" || w.Header().Get("RateLimit-Remaining") == "" {
 			t.Errorf("request %d: RateLimit headers %v", i+1, w.Header())
 		}
 		if want == 429 && (w.Header().Get("Retry-After") != "1" || w.Header().Get("Content-Type") != problem.ContentType) {
@@ -345,7 +348,7 @@ func TestRetries(t *testing.T) {
 				badURL = bad.URL
 			}
 			g := newGateway(t, []string{badURL, good.URL}, []string{badURL, good.URL}, nil)
-			admin := g.token(t, "root", auth.Admin)
+			admin := g.token(t, "root", identity.Admin)
 			w := g.do(tc.method, "/api/orders", admin, strings.NewReader(`{"items":[]}`), tc.headers...)
 			if w.Code != tc.wantCode {
 				t.Fatalf("%d, want %d: %s", w.Code, tc.wantCode, w.Body)
@@ -405,7 +408,7 @@ func TestPerTryTimeoutRetriesASlowMemberForIdempotentRequests(t *testing.T) {
 			t.Fatalf("GET with a slow member: %d %s", w.Code, w.Body)
 		}
 	}
-	w := g.do("POST", "/api/orders", g.token(t, "alice", auth.Customer), strings.NewReader("{}"))
+	w := g.do("POST", "/api/orders", g.token(t, "alice", identity.Customer), strings.NewReader("{}"))
 	if w.Code != 504 {
 		t.Fatalf("a POST that timed out: %d, want 504", w.Code)
 	}
@@ -434,6 +437,162 @@ func TestWhichRequestsMayBeRetried(t *testing.T) {
 		}
 		if got := mayRetry(r, tc.kind); got != tc.want {
 			t.Errorf("%s key=%v kind=%v: %v, want %v", tc.method, tc.key, tc.kind, got, tc.want)
+		}
+	}
+}
+
+// TestLongPollAnswersAtTheEndOfItsWait: a member holds GET ?wait= for the
+// wait, longer than a try may take, and then answers with the order as it
+// is. The gateway passes that answer on instead of timing the try out,
+// sends the request once, and the member's health and latency estimate
+// are untouched.
+func TestLongPollAnswersAtTheEndOfItsWait(t *testing.T) {
+	var hits atomic.Int64
+	holding := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		wait, err := time.ParseDuration(r.URL.Query().Get("wait"))
+		if err != nil {
+			wait = 0
+		}
+		select { // stands in for an order that stays pending for the whole wait
+		case <-r.Context().Done():
+			return
+		case <-time.After(wait):
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"1-x","status":"pending"}`)
+	}))
+	t.Cleanup(holding.Close)
+	g := newGateway(t, []string{holding.URL}, []string{holding.URL}, func(c *Config) {
+		c.TryTimeout, c.RequestTimeout = 20*time.Millisecond, 40*time.Millisecond
+	})
+	tok := g.token(t, "alice", identity.Customer)
+
+	w := g.do("GET", "/api/orders/1-x?wait=300ms", tok, nil)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"pending"`) {
+		t.Fatalf("long poll: %d %s, want 200 with the pending order", w.Code, w.Body.String())
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("the member got the long poll %d times, want once (never retried)", n)
+	}
+	st := g.orders.Status().Members[0]
+	if st.Failures != 0 || st.Ejected || st.LatencyMS != 0 {
+		t.Fatalf("member after a long poll: %+v; want no failure, no ejection, no latency sample", st)
+	}
+
+	// The same slowness without ?wait= is a slow member: timed out, and
+	// counted against it.
+	hits.Store(0)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(slow.Close)
+	g = newGateway(t, []string{slow.URL}, []string{slow.URL}, func(c *Config) {
+		c.TryTimeout, c.RequestTimeout = 20*time.Millisecond, 40*time.Millisecond
+	})
+	if w := g.do("GET", "/api/orders/1-x", tok, nil); w.Code != http.StatusGatewayTimeout {
+		t.Fatalf("a member that never answers: %d, want 504", w.Code)
+	}
+	if st := g.orders.Status().Members[0]; st.Failures == 0 {
+		t.Fatalf("member %+v: a timed-out ordinary GET must count as a failure", st)
+	}
+}
+
+func TestLongPollWait(t *testing.T) {
+	for _, tc := range []struct {
+		method, target string
+		want           time.Duration
+	}{
+		{"GET", "/api/orders/1-x?wait=8s", 8 * time.Second},
+		{"GET", "/api/orders/1-x?wait=1m", MaxLongPoll},
+		{"GET", "/api/orders/1-x", 0},
+		{"GET", "/api/orders/1-x?wait=soon", 0},
+		{"GET", "/api/orders/1-x?wait=-1s", 0},
+		{"POST", "/api/orders?wait=8s", 0},
+	} {
+		if got := longPollWait(httptest.NewRequest(tc.method, tc.target, nil)); got != tc.want {
+			t.Errorf("%s %s: %s, want %s", tc.method, tc.target, got, tc.want)
+		}
+	}
+}
+
+// TestServerSpanCarriesTheRouteTemplate: the public mux has one "/"
+// pattern; the gateway's server span must still say which route a request
+// took, with the id as a variable, so traces group by route.
+func TestServerSpanCarriesTheRouteTemplate(t *testing.T) {
+	backend := newBackend(t)
+	g := newGateway(t, []string{backend.URL}, []string{backend.URL}, nil)
+	tok := g.token(t, "alice", identity.Customer)
+	for _, tc := range []struct{ method, path, want string }{
+		{"GET", "/api/products/7", "/api/products/{id}"},
+		{"GET", "/api/products", "/api/products"},
+		{"GET", "/api/orders/3-0193a8f2", "/api/orders/{id}"},
+		{"POST", "/api/auth/dev-token", "/api/auth/dev-token"},
+	} {
+		rec := tracetest.NewSpanRecorder()
+		tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
+		ctx, span := tracer.Start(context.Background(), "gateway")
+		var body io.Reader
+		if tc.method == "POST" {
+			body = strings.NewReader(`{"customer_id":"alice","role":"customer"}`)
+		}
+		r := httptest.NewRequest(tc.method, tc.path, body).WithContext(ctx)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		g.h.ServeHTTP(httptest.NewRecorder(), r)
+		span.End()
+		got := ""
+		for _, a := range rec.Ended()[0].Attributes() {
+			if a.Key == "http.route" {
+				got = a.Value.AsString()
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s %s: http.route %q, want %q", tc.method, tc.path, got, tc.want)
+		}
+	}
+}
+
+// TestOneMemberLabelEverywhere: a clone is named the same way (host:port)
+// in the tries metric, in /admin/backends and in the member metrics, so
+// they join; its own name (X-Served-By) is shown beside the address.
+func TestOneMemberLabelEverywhere(t *testing.T) {
+	clone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Served-By", "catalog-9")
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(clone.Close)
+	reg := prometheus.NewRegistry()
+	g := newGateway(t, []string{clone.URL}, []string{clone.URL}, func(c *Config) { c.Registry = reg })
+	if w := g.do("GET", "/api/products/1", "", nil); w.Code != 200 {
+		t.Fatalf("GET: %d", w.Code)
+	}
+	host := strings.TrimPrefix(clone.URL, "http://")
+	st := g.catalog.Status().Members[0]
+	if st.Member != host || st.Name != "catalog-9" {
+		t.Fatalf("/admin/backends member %q name %q, want %q and catalog-9", st.Member, st.Name, host)
+	}
+	reg.MustRegister(balancer.NewCollector("gateway", g.catalog))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "member" {
+					seen[f.GetName()] = true
+					if l.GetValue() != host {
+						t.Errorf("%s{member=%q}, want member=%q", f.GetName(), l.GetValue(), host)
+					}
+				}
+			}
+		}
+	}
+	for _, name := range []string{"gateway_upstream_tries_total", "gateway_member_requests_total"} {
+		if !seen[name] {
+			t.Errorf("%s has no member label", name)
 		}
 	}
 }

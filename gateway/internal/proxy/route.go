@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/scaleshop/scaleshop/gateway/internal/auth"
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/identity"
 )
 
 // Route sends every path under Prefix to Pool, after Access allows it.
@@ -17,26 +17,26 @@ type Route struct {
 
 // Access decides whether a caller (nil when anonymous) may make a request.
 // It returns 0 to allow, else 401 or 403.
-type Access func(r *http.Request, id *auth.Identity) int
+type Access func(r *http.Request, id *identity.Caller) int
 
 // CatalogAccess: anyone reads, only admins write.
-func CatalogAccess(r *http.Request, id *auth.Identity) int {
+func CatalogAccess(r *http.Request, id *identity.Caller) int {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return 0
 	}
-	return requireRole(id, auth.Admin)
+	return requireRole(id, identity.Admin)
 }
 
 // OrdersAccess: every order route needs a token; the listing across all
 // customers (GET /api/orders?all=true, which the orders service spells
 // ?scope=all) needs an admin.
-func OrdersAccess(r *http.Request, id *auth.Identity) int {
+func OrdersAccess(r *http.Request, id *identity.Caller) int {
 	if id == nil {
 		return http.StatusUnauthorized
 	}
 	if r.URL.Path == "/api/orders" && asksForAll(r) {
-		return requireRole(id, auth.Admin)
+		return requireRole(id, identity.Admin)
 	}
 	return 0
 }
@@ -59,7 +59,7 @@ func asksForAll(r *http.Request) bool {
 	return false
 }
 
-func requireRole(id *auth.Identity, role auth.Role) int {
+func requireRole(id *identity.Caller, role identity.Role) int {
 	switch {
 	case id == nil:
 		return http.StatusUnauthorized
@@ -84,6 +84,21 @@ func matchRoute(routes []Route, path string) *Route {
 		}
 	}
 	return nil
+}
+
+// Template is the route template of a public path, for spans and their
+// names: the resource's variable part becomes {id}, so one route is one
+// name however many orders or products there are ("/api/orders/{id}").
+func Template(path string) string {
+	if path == DevTokenPath {
+		return path
+	}
+	if rest, ok := strings.CutPrefix(path, "/api/"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return "/api/" + rest[:i] + "/{id}"
+		}
+	}
+	return path
 }
 
 func hasDotSegment(path string) bool {

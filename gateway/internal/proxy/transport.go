@@ -16,9 +16,8 @@ import (
 
 // Errors the transport returns; the ReverseProxy's ErrorHandler maps them.
 var (
-	errNoMember      = errors.New("no healthy member")
-	errTryTimeout    = errors.New("upstream try timed out")
-	errBudgetRefused = errors.New("retry budget exhausted")
+	errNoMember   = errors.New("no healthy member")
+	errTryTimeout = errors.New("upstream try timed out")
 )
 
 // exchange is one proxied request's state, shared by the handler and the
@@ -29,6 +28,11 @@ type exchange struct {
 	member  *balancer.Member // the one that answered (or was tried last)
 	retries int
 	start   time.Time
+	// longPoll is the wait a long poll (GET ?wait=) asked for. The member
+	// holds such a request on purpose: it gets that much more time, is
+	// not retried once sent, and its duration or timeout tells nothing
+	// about the member's health or speed.
+	longPoll time.Duration
 }
 
 type exchangeKey struct{}
@@ -79,10 +83,11 @@ func (t *balancingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		tried = append(tried, m)
 		x.member = m
 		sent := time.Now()
-		resp, res := t.try(req, m, attempt)
-		t.metrics.tryDuration.WithLabelValues(pool.Name, m.URL.Host).Observe(time.Since(sent).Seconds())
-		t.metrics.tries.WithLabelValues(pool.Name, m.URL.Host, res.label).Inc()
-		if res.retry == noRetry || !mayRetry(req, res.retry) || req.Context().Err() != nil || attempt >= t.maxAttempts {
+		resp, res := t.try(req, m, attempt, x.longPoll)
+		t.metrics.tryDuration.WithLabelValues(pool.Name, m.Label()).Observe(time.Since(sent).Seconds())
+		t.metrics.tries.WithLabelValues(pool.Name, m.Label(), res.label).Inc()
+		if res.retry == noRetry || !mayRetry(req, res.retry) || req.Context().Err() != nil || attempt >= t.maxAttempts ||
+			(x.longPoll > 0 && res.retry != alwaysRetry) {
 			return resp, res.err
 		}
 		if !x.budget.TryRetry() {
@@ -95,7 +100,7 @@ func (t *balancingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		x.retries++
 		t.metrics.retries.WithLabelValues(pool.Name, res.label).Inc()
 		trace.SpanFromContext(req.Context()).AddEvent("retry", trace.WithAttributes(
-			attribute.String("scaleshop.member", m.URL.Host), attribute.String("reason", res.label)))
+			attribute.String("scaleshop.member", m.Label()), attribute.String("reason", res.label)))
 	}
 }
 
@@ -116,9 +121,9 @@ type tryResult struct {
 
 // try sends req to m once. On success the response body, when closed,
 // ends the member's lease and the try's context.
-func (t *balancingTransport) try(req *http.Request, m *balancer.Member, attempt int) (*http.Response, tryResult) {
+func (t *balancingTransport) try(req *http.Request, m *balancer.Member, attempt int, longPoll time.Duration) (*http.Response, tryResult) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(t.tryTimeout, func() { cancel(errTryTimeout) })
+	timer := time.AfterFunc(t.tryTimeout+longPoll, func() { cancel(errTryTimeout) })
 	out := req.Clone(ctx)
 	out.URL.Scheme, out.URL.Host, out.Host = m.URL.Scheme, m.URL.Host, ""
 	if attempt > 1 && req.GetBody != nil {
@@ -147,9 +152,10 @@ func (t *balancingTransport) try(req *http.Request, m *balancer.Member, attempt 
 		case "connect_error":
 			outcome = balancer.Unreachable
 		}
-		lease.Done(outcome)
+		lease.Done(healthOutcome(outcome, longPoll))
 		return nil, res
 	}
+	m.LearnName(resp.Header.Get(balancer.HeaderServedBy))
 	res := tryResult{label: "ok"}
 	outcome := balancer.Success
 	switch {
@@ -162,8 +168,18 @@ func (t *balancingTransport) try(req *http.Request, m *balancer.Member, attempt 
 		res.label = "5xx"
 		outcome = balancer.Failure
 	}
-	resp.Body = &leasedBody{ReadCloser: resp.Body, lease: lease, outcome: outcome, cancel: cancel}
+	resp.Body = &leasedBody{ReadCloser: resp.Body, lease: lease, outcome: healthOutcome(outcome, longPoll), cancel: cancel}
 	return resp, res
+}
+
+// healthOutcome is what a try tells the balancer about its member. A long
+// poll tells nothing (its time is the wait it asked for), unless the member
+// could not even be reached.
+func healthOutcome(o balancer.Outcome, longPoll time.Duration) balancer.Outcome {
+	if longPoll > 0 && o != balancer.Unreachable {
+		return balancer.Dropped
+	}
+	return o
 }
 
 // classify turns a transport error into a result: connect errors are
@@ -225,7 +241,7 @@ type leasedBody struct {
 
 func (b *leasedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
+	if err != nil && err != io.EOF && b.outcome != balancer.Dropped {
 		b.outcome = balancer.Failure // the member died mid-body
 	}
 	return n, err

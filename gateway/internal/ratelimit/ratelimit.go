@@ -5,6 +5,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -41,7 +42,8 @@ func New(perSecond float64, burst int) *Limiter {
 // Decision is the outcome for one request.
 type Decision struct {
 	Allowed    bool
-	Limit      int // the bucket size
+	Limit      int // the policy's quota: requests per one-second window (the bucket's refill rate)
+	Burst      int // the bucket size: how far a client may run ahead of Limit
 	Remaining  int // whole tokens left
 	Reset      int // seconds until the bucket is full again
 	RetryAfter int // seconds until one token, when not allowed
@@ -58,7 +60,8 @@ func (l *Limiter) Allow(key string) Decision {
 	tokens := b.lim.TokensAt(now)
 	d := Decision{
 		Allowed:   ok,
-		Limit:     l.burst,
+		Limit:     max(int(math.Round(float64(l.rate))), 1),
+		Burst:     l.burst,
 		Remaining: max(int(math.Floor(tokens)), 0),
 		Reset:     int(math.Ceil((float64(l.burst) - tokens) / float64(l.rate))),
 	}
@@ -78,13 +81,18 @@ func (l *Limiter) bucket(key string, now time.Time) *bucket {
 	return b
 }
 
-// SetHeaders writes the RateLimit-Limit, -Remaining and -Reset headers
-// (IETF httpapi draft) and, when denied, Retry-After.
+// SetHeaders writes the RateLimit-Limit, -Policy, -Remaining and -Reset
+// headers of the IETF httpapi RateLimit header fields draft and, when
+// denied, Retry-After. The limit is the documented policy, requests per
+// second; the policy adds its window (w=1 s) and the burst a token bucket
+// allows on top, so a client sees "1000;w=1;burst=2000", not the burst
+// alone passed off as the limit.
 func (d Decision) SetHeaders(h http.Header) {
 	if d.Limit == 0 {
 		return
 	}
 	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=1;burst=%d", d.Limit, d.Burst))
 	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 	h.Set("RateLimit-Reset", strconv.Itoa(d.Reset))
 	if !d.Allowed {

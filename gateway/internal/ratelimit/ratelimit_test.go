@@ -16,13 +16,13 @@ func TestAllowAndHeaders(t *testing.T) {
 		allowed                        bool
 		limit, remaining, reset, retry string
 	}{
-		{0, "user:alice", true, "3", "2", "1", ""},
-		{0, "user:alice", true, "3", "1", "1", ""},
-		{0, "user:alice", true, "3", "0", "2", ""},
-		{0, "user:alice", false, "3", "0", "2", "1"},
-		{0, "user:bob", true, "3", "2", "1", ""}, // another key has its own bucket
-		{500 * time.Millisecond, "user:alice", true, "3", "0", "2", ""},
-		{2 * time.Second, "user:alice", true, "3", "2", "1", ""},
+		{0, "user:alice", true, "2", "2", "1", ""},
+		{0, "user:alice", true, "2", "1", "1", ""},
+		{0, "user:alice", true, "2", "0", "2", ""},
+		{0, "user:alice", false, "2", "0", "2", "1"},
+		{0, "user:bob", true, "2", "2", "1", ""}, // another key has its own bucket
+		{500 * time.Millisecond, "user:alice", true, "2", "0", "2", ""},
+		{2 * time.Second, "user:alice", true, "2", "2", "1", ""},
 	}
 	for i, s := range steps {
 		now = now.Add(s.advance)
@@ -33,6 +33,10 @@ func TestAllowAndHeaders(t *testing.T) {
 		want := []string{s.limit, s.remaining, s.reset, s.retry}
 		if d.Allowed != s.allowed || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
 			t.Errorf("step %d (%s): allowed=%v headers %q; want allowed=%v %q", i, s.key, d.Allowed, got, s.allowed, want)
+		}
+		// The limit is the policy (2 per second), not the burst (3).
+		if p := h.Get("RateLimit-Policy"); p != "2;w=1;burst=3" {
+			t.Errorf("step %d: RateLimit-Policy %q, want 2;w=1;burst=3", i, p)
 		}
 	}
 }

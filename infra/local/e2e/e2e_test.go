@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -260,27 +260,52 @@ func TestAnOrderIsOneTraceFromThePostToItsFinalStatus(t *testing.T) {
 	})
 }
 
-// A clone that dies while the gateway still counts it in the pool: the
-// next request picked for it fails to connect and is retried on another
-// clone. The dead clone is a member registered through the admin API on a
-// port nothing listens on any more; P2C-EWMA tries an unmeasured member
-// first, so the very next request shows the retry. (Killing a real clone
-// races the health checks, which usually take it out before a request
-// picks it: the gateway drills cover that.)
+// A clone that dies as it gets a request, while the gateway still counts
+// it in the pool: the try fails and the GET is retried on another clone.
+// The dying clone is a member registered through the admin API that
+// passes its health probes (a member added at runtime takes traffic only
+// once a probe passed) and drops every other connection unanswered;
+// P2C-EWMA tries an unmeasured member first, so the very next request
+// shows the retry. (Killing a real clone races the health checks, which
+// usually take it out before a request picks it: the gateway drills cover
+// that.)
 func TestADeadClonesRetryShowsAsTwoClientSpansUnderOneGatewaySpan(t *testing.T) {
 	stack := stacktest.Require(t)
-	stack.Exclusive(t) // a dead member in the shared pool costs others a retry
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + ln.Addr().String()
-	ln.Close()
+	stack.Exclusive(t) // a dying member in the shared pool costs others a retry
+	dying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close() // the process died with the request in hand
+		}
+	}))
+	t.Cleanup(dying.Close)
+	dead := dying.URL
 	if r := do(t, "POST", stack.Endpoints.GatewayAdminURL+"/admin/pools/catalog/members", "", map[string]string{"url": dead}); r.status != http.StatusCreated {
 		t.Fatalf("add member: %d %s", r.status, r.body)
 	}
 	t.Cleanup(func() {
 		do(t, "DELETE", stack.Endpoints.GatewayAdminURL+"/admin/pools/catalog/members?url="+dead, "", nil)
+	})
+	stacktest.Eventually(t, 15*time.Second, "the dying member passes its first probe", func() error {
+		r := do(t, "GET", stack.Endpoints.GatewayAdminURL+"/admin/backends", "", nil)
+		var out struct {
+			Pools map[string]struct {
+				Members []struct{ URL, State string }
+			}
+		}
+		if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+			return err
+		}
+		for _, m := range out.Pools["catalog"].Members {
+			if m.URL == dead && m.State == "up" {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s is not up in the catalog pool yet", dead)
 	})
 
 	// Send at once, before the next health check marks the member down;

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -10,9 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 )
 
@@ -60,20 +59,14 @@ func readMetricsDoc(t *testing.T) []documentedMetric {
 	return out
 }
 
-// scrape returns the metric families every clone of a process serves.
-func scrape(t *testing.T, urls []string) map[string]bool {
+// servedFamilies returns the metric families every clone of a process serves.
+func servedFamilies(t *testing.T, urls []string) map[string]bool {
 	t.Helper()
 	families := map[string]bool{}
 	for _, u := range urls {
-		resp, err := http.Get(u + "/metrics")
+		got, err := scrape.Get(context.Background(), http.DefaultClient, u)
 		if err != nil {
 			t.Fatal(err)
-		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		got, err := parser.TextToMetricFamilies(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("%s/metrics does not parse as Prometheus text: %v", u, err)
 		}
 		for name := range got {
 			families[name] = true
@@ -98,7 +91,7 @@ func TestEveryDocumentedMetricIsServed(t *testing.T) {
 	}
 	served := map[string]map[string]bool{}
 	for proc, u := range urls {
-		served[proc] = scrape(t, u)
+		served[proc] = servedFamilies(t, u)
 		if !served[proc]["go_goroutines"] {
 			t.Errorf("%s lacks the Go runtime metrics", proc)
 		}

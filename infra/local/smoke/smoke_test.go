@@ -1,5 +1,5 @@
 // Package smoke checks that the native stack stackctl starts is the real
-// thing, wired as DESIGN.md says: a streaming replica, two memcached nodes,
+// thing, wired as docs/architecture.md says: a streaming replica, two memcached nodes,
 // every service healthy, and a request followed through the gateway to a
 // catalog clone and into Jaeger.
 package smoke
@@ -16,9 +16,8 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
@@ -108,15 +107,9 @@ func TestEveryServiceIsHealthyAndExportsMetrics(t *testing.T) {
 		if base == stack.Endpoints.GatewayURL {
 			metricsBase = stack.Endpoints.GatewayAdminURL // the public port serves the API alone
 		}
-		resp, err := http.Get(metricsBase + "/metrics")
+		families, err := scrape.Get(context.Background(), http.DefaultClient, metricsBase)
 		if err != nil {
-			t.Fatal(err)
-		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Errorf("%s/metrics does not parse as Prometheus text: %v", base, err)
+			t.Errorf("%s/metrics: %v", base, err)
 			continue
 		}
 		if _, ok := families["go_goroutines"]; !ok {

@@ -36,6 +36,11 @@ func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
 	mux.HandleFunc("POST /components/{name}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		name, action := r.PathValue("name"), r.PathValue("action")
 		c, ok := s.env.stack.Get(name)
+		if !ok && (action == "stop" || action == "kill") && s.known(name) {
+			// A clone scale-out started: not in the topology, but this
+			// supervisor owns its process.
+			c, ok = topology.Component{Name: name, Kind: topology.Service}, true
+		}
 		if !ok {
 			http.Error(w, "no component "+name, http.StatusNotFound)
 			return
@@ -86,6 +91,13 @@ func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
 		return err
 	}
 	return nil
+}
+
+// known reports whether the supervisor started a process of that name.
+func (s *supervisor) known(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.procs[name] != nil
 }
 
 func (s *supervisor) stopOne(name string, kill bool) error {
@@ -176,6 +188,9 @@ func (s *supervisor) startOne(ctx context.Context, c topology.Component, a artif
 func (e *environment) control(action, name string, extraEnv []string) error {
 	answer, err := stackcontrol.Send(context.Background(), e.stateDir, action, name, extraEnv...)
 	if err != nil {
+		if pid := readPid(e.path("run", "stackctl.pid")); pid > 0 && alive(pid) {
+			return err // the stack runs and answered: its answer is the whole story
+		}
 		return fmt.Errorf("%w (is the %s stack running? start it with `make up`)", err, e.profile)
 	}
 	e.say("%s", answer)

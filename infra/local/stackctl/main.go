@@ -16,18 +16,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/scaleshop/scaleshop/infra/lifecycle"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stackctl:", err)
-		os.Exit(1)
-	}
+	lifecycle.Main("stackctl", func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+		return run(ctx, os.Args[1:], getenv, stdout)
+	})
 }
 
 const usage = `usage: stackctl <command> [--profile dev|test]
@@ -38,7 +34,8 @@ commands:
             foreground (Ctrl-C stops it) unless --detach
   down      stop a stack of this profile left running
   clean     stop it and delete its state (databases, Kafka data, logs)
-  status    show whether the stack runs and where
+  status    show whether the stack runs and where, scale-out clones included
+  help      print this
   stop NAME    stop one component of the running stack (graceful)
   kill NAME    kill one component with SIGKILL (a crash drill)
   start NAME [--env K=V ...]   start a stopped component again; --env (repeatable)
@@ -55,6 +52,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return errors.New("no command")
 	}
 	cmd := args[0]
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	profile := fs.String("profile", "dev", "dev (make run) or test (make test: ports +10000, own state)")

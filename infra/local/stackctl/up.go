@@ -558,21 +558,33 @@ func (e *environment) status() error {
 	}
 	pid := readPid(e.path("run", "stackctl.pid"))
 	running := pid > 0 && alive(pid)
-	e.say("%s stack: %s (supervisor running: %v)", e.profile, m.Status, running)
-	var names []string
 	rss := rssByGroup()
 	var total int64
-	for _, c := range m.Components {
-		p := readPid(e.path("run", c.Name+".pid"))
+	var names, stopped []string
+	line := func(name string, p int) {
 		state := "stopped"
 		if p > 0 && alive(p) {
 			state = fmt.Sprintf("running pid %-8d RSS %6.1f MiB", p, float64(rss[p])/(1<<20))
 			total += rss[p]
+		} else {
+			stopped = append(stopped, name)
 		}
-		names = append(names, fmt.Sprintf("  %-20s %s", c.Name, state))
+		names = append(names, fmt.Sprintf("  %-20s %s", name, state))
+	}
+	known := map[string]bool{"stackctl": true}
+	for _, c := range m.Components {
+		known[c.Name] = true
+		line(c.Name, readPid(e.path("run", c.Name+".pid")))
+	}
+	// Clones that scale-out started are in no manifest; their pid files
+	// say they run.
+	for _, name := range e.extraRunning(known) {
+		line(name, readPid(e.path("run", name+".pid")))
 	}
 	sort.Strings(names)
+	sort.Strings(stopped)
 	names = append(names, fmt.Sprintf("  %-20s %38.1f MiB", "total RSS", float64(total)/(1<<20)))
+	e.say("%s stack: %s", e.profile, stackState(m.Status, running, stopped))
 	e.outMu.Lock()
 	fmt.Fprintln(e.out, strings.Join(names, "\n"))
 	e.outMu.Unlock()
@@ -580,4 +592,32 @@ func (e *environment) status() error {
 		return e.printTable()
 	}
 	return nil
+}
+
+// stackState is the one-line verdict of status: never "ready" while the
+// supervisor is gone or a component is stopped.
+func stackState(manifest string, supervisorRunning bool, stopped []string) string {
+	switch {
+	case !supervisorRunning:
+		return "not running (no supervisor; `make up` starts it)"
+	case len(stopped) > 0:
+		return fmt.Sprintf("%s, but %d stopped: %s", manifest, len(stopped), strings.Join(stopped, ", "))
+	}
+	return manifest
+}
+
+// extraRunning names the components with a pid file that known does not
+// list: the clones scale-out started.
+func (e *environment) extraRunning(known map[string]bool) []string {
+	entries, err := os.ReadDir(e.path("run"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ent := range entries {
+		if name, ok := strings.CutSuffix(ent.Name(), ".pid"); ok && !known[name] {
+			out = append(out, name)
+		}
+	}
+	return out
 }

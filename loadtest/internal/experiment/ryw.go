@@ -202,6 +202,19 @@ func runReadYourWrites(ctx context.Context, s *Stack, _ Options) ([]Row, error) 
 	return rywRowsOf(samples), nil
 }
 
+// rename PUTs p under a new name and, only once the catalog took it,
+// makes that p's name: a write the deadline cut off leaves p as the
+// catalog has it, so waiting for p later waits only for what was written.
+func (c *rywClient) rename(ctx context.Context, p *rywProduct, name string) (*http.Response, error) {
+	in := *p
+	in.ID, in.Name = 0, name
+	resp, _, _, err := c.do(ctx, http.MethodPut, "/api/products/"+strconv.FormatInt(p.ID, 10), in)
+	if err == nil && resp.StatusCode == http.StatusOK {
+		p.Name = name
+	}
+	return resp, err
+}
+
 // rywLoop runs the writers for rywDuration and returns every read.
 func rywLoop(ctx context.Context, c *rywClient, products []rywProduct) ([]rywSample, error) {
 	var (
@@ -225,11 +238,8 @@ func rywLoop(ctx context.Context, c *rywClient, products []rywProduct) ([]rywSam
 					return
 				case <-tick.C:
 				}
-				p.Name = fmt.Sprintf("ryw write %d", n)
 				start := time.Now()
-				in := *p
-				in.ID = 0
-				resp, _, _, err := c.do(ctx, http.MethodPut, "/api/products/"+strconv.FormatInt(p.ID, 10), in)
+				resp, err := c.rename(ctx, p, fmt.Sprintf("ryw write %d", n))
 				if ctx.Err() != nil {
 					return
 				}

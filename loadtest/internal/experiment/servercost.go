@@ -3,6 +3,9 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"net/http"
+
+	"github.com/scaleshop/scaleshop/infra/scrape"
 )
 
 // ServerCost is what one process spent on the load, from its own /metrics
@@ -26,17 +29,14 @@ const (
 type costSample struct{ cpu, queries, requests float64 }
 
 func readCostSample(ctx context.Context, base string) (costSample, error) {
-	families, err := scrape(ctx, base)
+	families, err := scrape.Get(ctx, http.DefaultClient, base)
 	if err != nil {
 		return costSample{}, err
 	}
-	cpu := families[cpuMetric]
-	if cpu == nil {
-		return costSample{}, fmt.Errorf("%s/metrics lacks %s", base, cpuMetric)
-	}
 	var s costSample
-	for _, m := range cpu.GetMetric() {
-		s.cpu += m.GetCounter().GetValue()
+	var ok bool
+	if s.cpu, ok = families.Sum(cpuMetric, nil); !ok {
+		return costSample{}, fmt.Errorf("%s/metrics lacks %s", base, cpuMetric)
 	}
 	// The histogram appears with the first API request: absent is zero.
 	for _, m := range families[queriesMetric].GetMetric() {

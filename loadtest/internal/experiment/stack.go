@@ -25,11 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/topology"
 )
 
@@ -138,41 +135,15 @@ func CheckLimit(ctx context.Context, base string, want int) error {
 
 // metricValue reads one unlabelled gauge (or counter) from base's /metrics.
 func metricValue(ctx context.Context, base, name string) (float64, error) {
-	families, err := scrape(ctx, base)
+	families, err := scrape.Get(ctx, http.DefaultClient, base)
 	if err != nil {
 		return 0, err
 	}
-	f := families[name]
-	if f == nil || len(f.GetMetric()) == 0 {
+	v, ok := families.Sum(name, nil)
+	if !ok {
 		return 0, fmt.Errorf("%s/metrics has no %s (a process older than the capacity limit?)", base, name)
 	}
-	m := f.GetMetric()[0]
-	if g := m.GetGauge(); g != nil {
-		return g.GetValue(), nil
-	}
-	return m.GetCounter().GetValue(), nil
-}
-
-// scrape reads and parses base's /metrics.
-func scrape(ctx context.Context, base string) (map[string]*dto.MetricFamily, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s/metrics answered %s", base, resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s/metrics: %w", base, err)
-	}
-	return families, nil
+	return v, nil
 }
 
 // Catalog is an extra catalog process with its own settings, outside the

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"html"
+	"html/template"
 	"io"
 	"math"
 	"strings"
@@ -16,63 +17,91 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.sat{backgro
 .pass{color:#080;font-weight:bold}.fail{color:#b00;font-weight:bold}pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:11px}
 .note{color:#555;font-size:13px}`
 
+// page is the report's HTML. html/template escapes every value the run
+// produced (scenario text, URLs, error messages, span names); only the
+// charts, which this package draws and escapes itself, go in as HTML.
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"ms":      fmtMS,
+	"pct":     func(v float64) string { return fmt.Sprintf("%.1f%%", v*100) },
+	"rps":     func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"orDash":  orDash,
+	"started": func(r *Report) string { return r.Result.Started.Format("2006-01-02 15:04:05") },
+}).Parse(`<!doctype html><html><head><meta charset="utf-8"><title>loadtest {{.R.Scenario}}</title><style>{{.CSS}}</style></head><body>
+<h1>{{.R.Scenario}}</h1><p>{{.R.Description}}</p>
+<p class="note">target {{.R.Target}} · started {{started .R}} · {{.R.Machine.Cores}} cores {{.R.Machine.CPU}} · {{.R.Machine.GoVersion}} · trace sampling {{.R.Sampling.String}}</p>
+{{if .R.Passed}}<p class="pass">PASS: every threshold held</p>{{else}}{{range .R.Failures}}<p class="fail">FAIL: {{.}}</p>{{end}}{{end}}
+<p class="note">Latency is measured from each request's intended send time (open model): a stall in the server or the generator counts against every request that was due during it.</p>
+<h2>Stages</h2><table><tr><th>stage</th><th>target/s</th><th>sent/s</th><th>achieved/s</th><th>ratio</th><th>p50</th><th>p99</th><th>max</th><th>errors</th></tr>
+{{range .R.Result.Stages}}<tr{{if .Saturated}} class="sat"{{end}}><td>{{.Name}}{{if .Warmup}} (warm-up){{end}}</td><td>{{rps .TargetRPS}}</td><td>{{rps .SentRPS}}</td><td>{{rps .AchievedRPS}}</td>
+{{- if .Saturated}}<td>{{pct .AchievedRatio}} saturated</td><td>-</td><td>-</td>{{else}}<td>{{pct .AchievedRatio}}</td><td>{{ms .Latency.P50}}</td><td>{{ms .Latency.P99}}</td>{{end -}}
+<td>{{ms .Latency.Max}}</td><td>{{.Latency.Errors}}</td></tr>
+{{end}}</table><p class="note">A saturated stage achieved less than 99 % of its target rate: its latencies describe a growing queue, not the service, and are not reported as a result.</p>
+<h2>Requests</h2><table><tr><th>request</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th></tr>
+{{range .Rows}}<tr><td>{{.Name}}</td><td>{{.S.Count}}</td><td>{{ms .S.P50}}</td><td>{{ms .S.P90}}</td><td>{{ms .S.P99}}</td><td>{{ms .S.P999}}</td><td>{{ms .S.Max}}</td><td>{{.S.Errors}}</td></tr>
+{{end}}</table>
+{{with .Errors}}<h3>Errors ({{$.ErrorRate}})</h3><table><tr><th>kind</th><th>count</th></tr>{{range .}}<tr><td>{{.Kind}}</td><td>{{.Count}}</td></tr>{{end}}</table>{{end}}
+<h2>Plots</h2>{{range .Charts}}{{.}}{{end}}
+{{with .R.Result.Generator}}<h2>Generator</h2><p>{{.Sent}} requests sent; CPU {{printf "%.2f" .CPUSeconds}} s = {{pct .CPUShare}} of {{.Cores}} cores ({{printf "%.0f" .CPUPerRequestUS}} µs per request); send lag p50 {{ms .SendLagP50MS}}, p99 {{ms .SendLagP99MS}}, max {{ms .SendLagMaxMS}}; worst 5-second window {{printf "%.2f" .SendRateErrorPct}} % off its target; peak {{.PeakInFlight}} in flight (cap {{.MaxWorkers}}).</p>{{end}}
+{{with .R.Result.Aborted}}<p class="fail">Stopped early: {{.}}</p>{{end}}
+{{if .R.Result.Slowest}}<h2>Slowest requests</h2><table><tr><th>latency</th><th>request</th><th>URL</th><th>status</th><th>due at</th><th>trace</th></tr>
+{{range .Slowest}}<tr><td>{{ms .LatencyMS}}</td><td>{{.Name}}</td><td>{{.Method}} {{.URL}}</td><td>{{.Status}}</td><td>{{printf "%.2f" .IntendedAt}}s</td><td>{{if .Link}}<a href="{{.Link}}">{{.TraceID}}</a>{{else}}{{orDash .TraceID}}{{end}}</td></tr>
+{{end}}</table>
+{{range .Traces}}<h3>trace {{.TraceID}}</h3>{{if .SVG}}{{.SVG}}<pre>{{.Waterfall}}</pre>{{else if .Waterfall}}<pre>{{.Waterfall}}</pre>{{else}}<p class="note">no waterfall: {{.Error}}</p>{{end}}
+{{end}}{{end}}</body></html>
+`))
+
+// pageData is what the page template reads: the report, plus the rows,
+// charts and links it derives.
+type pageData struct {
+	R         *Report
+	CSS       template.CSS
+	Rows      []summaryRow
+	ErrorRate string
+	Errors    []errorRow
+	Charts    []template.HTML
+	Slowest   []slowRow
+	Traces    []traceView
+}
+
+type summaryRow struct {
+	Name string
+	S    engine.Summary
+}
+
+type errorRow struct {
+	Kind  string
+	Count int64
+}
+
+type slowRow struct {
+	LatencyMS                 float64
+	Name, Method, URL, Status string
+	IntendedAt                float64
+	TraceID                   string
+	Link                      string // to the trace in Jaeger, when fetched
+}
+
+type traceView struct {
+	TraceID, Waterfall, Error string
+	SVG                       template.HTML
+}
+
 // HTML writes the self-contained report page.
 func (r *Report) HTML(w io.Writer) error {
 	res := r.Result
-	var b strings.Builder
-	e := html.EscapeString
-	fmt.Fprintf(&b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>loadtest %s</title><style>%s</style></head><body>", e(r.Scenario), css)
-	fmt.Fprintf(&b, "<h1>%s</h1><p>%s</p>", e(r.Scenario), e(r.Description))
-	fmt.Fprintf(&b, "<p class=\"note\">target %s · started %s · %d cores %s · %s · trace sampling %s</p>", e(r.Target),
-		res.Started.Format("2006-01-02 15:04:05"), r.Machine.Cores, e(r.Machine.CPU), e(r.Machine.GoVersion), e(r.Sampling.String()))
-	if r.Passed {
-		b.WriteString(`<p class="pass">PASS: every threshold held</p>`)
-	} else {
-		for _, f := range r.Failures {
-			fmt.Fprintf(&b, `<p class="fail">FAIL: %s</p>`, e(f))
-		}
-	}
-	b.WriteString(`<p class="note">Latency is measured from each request's intended send time (open model): a stall in the server or the generator counts against every request that was due during it.</p>`)
-
-	b.WriteString("<h2>Stages</h2><table><tr><th>stage</th><th>target/s</th><th>sent/s</th><th>achieved/s</th><th>ratio</th><th>p50</th><th>p99</th><th>max</th><th>errors</th></tr>")
-	for _, st := range res.Stages {
-		cls, name := "", st.Name
-		if st.Warmup {
-			name += " (warm-up)"
-		}
-		p50, p99 := fmtMS(st.Latency.P50), fmtMS(st.Latency.P99)
-		ratio := fmt.Sprintf("%.1f%%", st.AchievedRatio*100)
-		if st.Saturated {
-			cls, ratio, p50, p99 = ` class="sat"`, ratio+" saturated", "-", "-"
-		}
-		fmt.Fprintf(&b, "<tr%s><td>%s</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>",
-			cls, e(name), st.TargetRPS, st.SentRPS, st.AchievedRPS, ratio, p50, p99, fmtMS(st.Latency.Max), st.Latency.Errors)
-	}
-	b.WriteString("</table><p class=\"note\">A saturated stage achieved less than 99 % of its target rate: its latencies describe a growing queue, not the service, and are not reported as a result.</p>")
-
-	b.WriteString("<h2>Requests</h2><table><tr><th>request</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>errors</th></tr>")
-	row := func(name string, s engine.Summary) {
-		fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td></tr>",
-			e(name), s.Count, fmtMS(s.P50), fmtMS(s.P90), fmtMS(s.P99), fmtMS(s.P999), fmtMS(s.Max), s.Errors)
-	}
+	d := pageData{R: r, CSS: css, ErrorRate: fmt.Sprintf("%.3f%%", res.ErrorRate*100)}
 	for _, q := range res.Requests {
-		row(q.Name, q.Latency)
+		d.Rows = append(d.Rows, summaryRow{q.Name, q.Latency})
 	}
-	row("all, from intended send time", res.Total)
-	row("all, from actual send (hides queueing)", res.ServiceTime)
+	d.Rows = append(d.Rows, summaryRow{"all, from intended send time", res.Total},
+		summaryRow{"all, from actual send (hides queueing)", res.ServiceTime})
 	for _, p := range res.Phases {
-		row(p.Name, p.Latency)
+		d.Rows = append(d.Rows, summaryRow{p.Name, p.Latency})
 	}
-	b.WriteString("</table>")
-	if len(res.Errors) > 0 {
-		fmt.Fprintf(&b, "<h3>Errors (%.3f%%)</h3><table><tr><th>kind</th><th>count</th></tr>", res.ErrorRate*100)
-		for _, k := range sortedKeys(res.Errors) {
-			fmt.Fprintf(&b, "<tr><td>%s</td><td>%d</td></tr>", e(k), res.Errors[k])
-		}
-		b.WriteString("</table>")
+	for _, k := range sortedKeys(res.Errors) {
+		d.Errors = append(d.Errors, errorRow{k, res.Errors[k]})
 	}
 
-	b.WriteString("<h2>Plots</h2>")
 	var p50, p99, mx, target, achieved, sent []([2]float64)
 	for _, s := range res.Seconds {
 		t := float64(s.T)
@@ -85,54 +114,37 @@ func (r *Report) HTML(w io.Writer) error {
 		achieved = append(achieved, [2]float64{t, float64(s.OK)})
 		sent = append(sent, [2]float64{t, float64(s.Sent)})
 	}
-	b.WriteString(LineChart("Latency per second (by intended send time)", "seconds", "ms",
-		[]Series{{Name: "max", Points: mx, Color: "#bbb"}, {Name: "p99", Points: p99}, {Name: "p50", Points: p50}}, nil))
-	b.WriteString(LineChart("Throughput: target vs achieved", "seconds", "requests/s",
-		[]Series{{Name: "target", Points: target, Dashed: true, Color: "#555"}, {Name: "sent", Points: sent}, {Name: "succeeded", Points: achieved}}, nil))
-	b.WriteString(SpectrumChart("Percentile spectrum", []SpectrumLine{{Name: "all requests", Points: res.Spectrum}}))
-
-	g := res.Generator
-	fmt.Fprintf(&b, "<h2>Generator</h2><p>%d requests sent; CPU %.2f s = %.1f %% of %d cores (%.0f µs per request); send lag p50 %s, p99 %s, max %s; worst 5-second window %.2f %% off its target; peak %d in flight (cap %d).</p>",
-		g.Sent, g.CPUSeconds, g.CPUShare*100, g.Cores, g.CPUPerRequestUS, fmtMS(g.SendLagP50MS), fmtMS(g.SendLagP99MS), fmtMS(g.SendLagMaxMS), g.SendRateErrorPct, g.PeakInFlight, g.MaxWorkers)
-	if res.Aborted != "" {
-		fmt.Fprintf(&b, `<p class="fail">Stopped early: %s</p>`, e(res.Aborted))
+	// The charts escape their own text (svg.go), so they go in as HTML.
+	d.Charts = []template.HTML{
+		template.HTML(LineChart("Latency per second (by intended send time)", "seconds", "ms",
+			[]Series{{Name: "max", Points: mx, Color: "#bbb"}, {Name: "p99", Points: p99}, {Name: "p50", Points: p50}}, nil)),
+		template.HTML(LineChart("Throughput: target vs achieved", "seconds", "requests/s",
+			[]Series{{Name: "target", Points: target, Dashed: true, Color: "#555"}, {Name: "sent", Points: sent}, {Name: "succeeded", Points: achieved}}, nil)),
+		template.HTML(SpectrumChart("Percentile spectrum", []SpectrumLine{{Name: "all requests", Points: res.Spectrum}})),
 	}
 
+	links := map[string]string{}
+	for _, t := range r.Traces {
+		links[t.TraceID] = t.Link
+	}
+	for _, s := range res.Slowest {
+		status := fmt.Sprint(s.Status)
+		if s.Error != "" {
+			status = s.Error
+		}
+		d.Slowest = append(d.Slowest, slowRow{LatencyMS: s.LatencyMS, Name: s.Name, Method: s.Method, URL: s.URL,
+			Status: status, IntendedAt: s.IntendedAt, TraceID: s.TraceID, Link: links[s.TraceID]})
+	}
 	if len(res.Slowest) > 0 {
-		links := map[string]Trace{}
 		for _, t := range r.Traces {
-			links[t.TraceID] = t
-		}
-		b.WriteString("<h2>Slowest requests</h2><table><tr><th>latency</th><th>request</th><th>URL</th><th>status</th><th>due at</th><th>trace</th></tr>")
-		for _, s := range res.Slowest {
-			status := fmt.Sprint(s.Status)
-			if s.Error != "" {
-				status = s.Error
+			v := traceView{TraceID: t.TraceID, Waterfall: t.Waterfall, Error: t.Error}
+			if t.trace != nil {
+				v.SVG = template.HTML(waterfallSVG(t))
 			}
-			trace := e(orDash(s.TraceID))
-			if t, ok := links[s.TraceID]; ok {
-				trace = fmt.Sprintf(`<a href="%s">%s</a>`, e(t.Link), e(s.TraceID))
-			}
-			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s %s</td><td>%s</td><td>%.2fs</td><td>%s</td></tr>",
-				fmtMS(s.LatencyMS), e(s.Name), e(s.Method), e(s.URL), e(status), s.IntendedAt, trace)
-		}
-		b.WriteString("</table>")
-		for _, t := range r.Traces {
-			fmt.Fprintf(&b, "<h3>trace %s</h3>", e(t.TraceID))
-			switch {
-			case t.trace != nil:
-				b.WriteString(waterfallSVG(t))
-				fmt.Fprintf(&b, "<pre>%s</pre>", e(t.Waterfall))
-			case t.Waterfall != "":
-				fmt.Fprintf(&b, "<pre>%s</pre>", e(t.Waterfall))
-			default:
-				fmt.Fprintf(&b, "<p class=\"note\">no waterfall: %s</p>", e(t.Error))
-			}
+			d.Traces = append(d.Traces, v)
 		}
 	}
-	b.WriteString("</body></html>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return page.Execute(w, d)
 }
 
 // SpectrumLine is one distribution on a spectrum chart.

@@ -1,13 +1,13 @@
 package report
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scaleshop/scaleshop/infra/scrape"
 )
 
 // Sampling is the trace sampling ratio the stack ran with: the share of
@@ -36,34 +36,14 @@ const sampleMetric = "otel_trace_sample_ratio"
 func ReadSampling(ctx context.Context, base string) Sampling {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	url := strings.TrimRight(base, "/") + "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	families, err := scrape.Get(ctx, http.DefaultClient, base)
 	if err != nil {
 		return Sampling{Source: err.Error()}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return Sampling{Source: "no answer from " + url}
+	url := strings.TrimRight(base, "/") + "/metrics"
+	ratio, ok := families.Sum(sampleMetric, nil)
+	if !ok {
+		return Sampling{Source: url + " has no " + sampleMetric + " (a stack older than the gauge)"}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Sampling{Source: url + " answered " + resp.Status}
-	}
-	return parseSampling(bufio.NewScanner(resp.Body), url)
-}
-
-func parseSampling(sc *bufio.Scanner, url string) Sampling {
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || name != sampleMetric {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			return Sampling{Source: fmt.Sprintf("%s: %s %q is not a number", url, sampleMetric, value)}
-		}
-		return Sampling{Ratio: v, Known: true, Source: sampleMetric + " at " + url}
-	}
-	return Sampling{Source: url + " has no " + sampleMetric + " (a stack older than the gauge)"}
+	return Sampling{Ratio: ratio, Known: true, Source: sampleMetric + " at " + url}
 }

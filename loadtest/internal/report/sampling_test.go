@@ -1,12 +1,13 @@
 package report
 
 import (
-	"bufio"
-	"strings"
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
-func TestParseSampling(t *testing.T) {
+func TestReadSampling(t *testing.T) {
 	for _, tc := range []struct {
 		text  string
 		known bool
@@ -17,9 +18,13 @@ func TestParseSampling(t *testing.T) {
 		{"otel_trace_sample_ratio_other 0.5\ngo_goroutines 3\n", false, 0},
 		{"otel_trace_sample_ratio abc\n", false, 0},
 	} {
-		got := parseSampling(bufio.NewScanner(strings.NewReader(tc.text)), "http://x/metrics")
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(tc.text))
+		}))
+		got := ReadSampling(context.Background(), srv.URL)
+		srv.Close()
 		if got.Known != tc.known || got.Ratio != tc.ratio || got.Source == "" {
-			t.Errorf("parseSampling(%q) = %+v, want known %v ratio %v and a source", tc.text, got, tc.known, tc.ratio)
+			t.Errorf("ReadSampling over %q = %+v, want known %v ratio %v and a source", tc.text, got, tc.known, tc.ratio)
 		}
 	}
 }

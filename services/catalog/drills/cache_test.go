@@ -181,14 +181,6 @@ func coldKeyStampede(t *testing.T, sel *catalogcache.Rendezvous, base string) in
 // counted as failed, every operation together.
 func cacheErrors(t *testing.T, base string) float64 {
 	t.Helper()
-	families := scrape(t, base)
-	var n float64
-	for _, m := range families["catalog_cache_operations_total"].GetMetric() {
-		for _, l := range m.GetLabel() {
-			if l.GetName() == "result" && l.GetValue() == "error" {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
+	n, _ := scrapeMetrics(t, base).Sum("catalog_cache_operations_total", map[string]string{"result": "error"})
 	return n
 }

@@ -1,5 +1,5 @@
 // Package drills breaks the real stack on purpose and checks that the
-// catalog degrades as DESIGN.md promises: replica paused or stopped, primary
+// catalog degrades as docs/catalog.md promises: replica paused or stopped, primary
 // stopped, memcached nodes stopped, a stampede on a cold key, racing
 // reservations. Each test leaves the stack running and healthy.
 package drills
@@ -16,10 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/services/catalog/internal/catalog"
@@ -133,32 +131,21 @@ func waitReplicaInReadPath(t *testing.T, stack *stacktest.Stack, base string) {
 	})
 }
 
-// metric reads one unlabelled gauge from a clone's /metrics.
+// metric reads one unlabelled gauge or counter from a clone's /metrics.
 func metric(t *testing.T, base, name string) float64 {
 	t.Helper()
-	f := scrape(t, base)[name]
-	if f == nil || len(f.GetMetric()) == 0 {
+	v, ok := scrapeMetrics(t, base).Sum(name, nil)
+	if !ok {
 		t.Fatalf("%s/metrics has no %s", base, name)
 	}
-	m := f.GetMetric()[0]
-	if g := m.GetGauge(); g != nil {
-		return g.GetValue()
-	}
-	return m.GetCounter().GetValue()
+	return v
 }
 
-// scrape reads and parses base's /metrics.
-func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+func scrapeMetrics(t *testing.T, base string) scrape.Families {
 	t.Helper()
-	resp, err := client.Get(base + "/metrics")
+	families, err := scrape.Get(context.Background(), client, base)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("%s/metrics: %v", base, err)
 	}
 	return families
 }

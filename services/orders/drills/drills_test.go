@@ -2,8 +2,12 @@ package drills
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scaleshop/scaleshop/infra/balancer"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
@@ -190,4 +195,148 @@ func TestDrillRelayLeaderKilled(t *testing.T) {
 	}
 	e.stack.Start(t, name)
 	e.assertExactlyOnce(e.waitFinal(2 * time.Minute))
+}
+
+// TestDrillCatalogPrimaryDownFor30s: the catalog primary stops for 30 s
+// while orders keep arriving. They are still accepted (pricing reads the
+// replica), and the workers, whose stock reservations fail meanwhile, park
+// them on their lanes instead of dead-lettering them. Once the primary is
+// back every order finishes by itself within 60 s, once, with exact stock.
+func TestDrillCatalogPrimaryDownFor30s(t *testing.T) {
+	e := newDrill(t, 3, 300, topology.PGCatalogPrimary)
+	urls, workers := e.stack.Endpoints.OrdersURLs, e.stack.Endpoints.WorkerURLs
+	// A few orders first, all the way: the products are priced from the
+	// replica and cached before the primary goes.
+	e.load(func() []string { return urls }, 10, 2, nil)
+	e.waitFinal(time.Minute)
+	deadBefore := metric(t, workers, "orders_worker_messages_total", map[string]string{"outcome": "dead_lettered"})
+
+	e.stack.Stop(t, topology.PGCatalogPrimary)
+	stopped := time.Now()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	n := 0
+	for time.Since(stopped) < 30*time.Second {
+		<-tick.C
+		if _, _, ok := e.place(urls, e.customerOf(n), e.randomLines()); !ok {
+			t.Errorf("order %d during the outage was not accepted", n)
+		}
+		n++
+	}
+	parked := metric(t, workers, "orders_worker_parked_messages", nil)
+	if parked < 1 {
+		t.Errorf("orders_worker_parked_messages = %v with the catalog primary down for 30 s, want the waiting orders counted", parked)
+	}
+	t.Logf("catalog primary down %s: %d orders accepted, %v parked, %d pending", time.Since(stopped).Round(time.Second), n, parked, e.pending())
+	e.stack.Start(t, topology.PGCatalogPrimary)
+	back := time.Now()
+	finals := e.waitFinal(60 * time.Second)
+	t.Logf("all %d orders final %s after the primary was back, no command run", len(finals), time.Since(back).Round(time.Second))
+	if dead := metric(t, workers, "orders_worker_messages_total", map[string]string{"outcome": "dead_lettered"}); dead != deadBefore {
+		t.Errorf("%v orders dead-lettered during a 30 s catalog outage, want none", dead-deadBefore)
+	}
+	e.assertExactlyOnce(finals)
+}
+
+// TestDrillLongPollThroughTheGatewayWhileKafkaIsDown: with Kafka stopped an
+// order stays pending, and GET ?wait=8s through the gateway answers 200
+// with the pending order after about 8 s: the gateway gives the long poll
+// its wait, does not retry it, and holds nothing against the clone.
+func TestDrillLongPollThroughTheGatewayWhileKafkaIsDown(t *testing.T) {
+	e := newDrill(t, 1, 100, topology.KafkaBroker)
+	gw, adminURL := e.stack.Endpoints.GatewayURL, e.stack.Endpoints.GatewayAdminURL
+	token := e.devToken(gw, e.customer(1, false))
+	e.stack.Stop(t, topology.KafkaBroker)
+
+	var productID int64
+	for id := range e.products {
+		productID = id
+	}
+	body := fmt.Sprintf(`{"items":[{"product_id":%d,"quantity":1}]}`, productID)
+	code, raw := e.gatewayCall(http.MethodPost, gw+"/api/orders", token, body)
+	var placed struct{ ID, Status string }
+	if err := json.Unmarshal(raw, &placed); err != nil || code != http.StatusAccepted {
+		t.Fatalf("POST /api/orders with Kafka down: %d %s", code, raw)
+	}
+	e.mu.Lock()
+	e.accepted[placed.ID] = acceptedOrder{customer: e.customer(1, false), lines: []orders.Line{{ProductID: productID, Quantity: 1}}}
+	e.mu.Unlock()
+
+	retriesBefore := metric(t, []string{adminURL}, "gateway_retries_total", map[string]string{"pool": "orders"})
+	ejectionsBefore, failuresBefore := e.ordersPoolHealth(adminURL)
+	start := time.Now()
+	code, raw = e.gatewayCall(http.MethodGet, gw+"/api/orders/"+placed.ID+"?wait=8s", token, "")
+	took := time.Since(start)
+	var got struct{ Status string }
+	_ = json.Unmarshal(raw, &got)
+	if code != http.StatusOK || got.Status != string(orders.StatusPending) {
+		t.Fatalf("GET ?wait=8s with Kafka down: %d %s after %s, want 200 with the pending order", code, raw, took.Round(time.Millisecond))
+	}
+	if took < 7500*time.Millisecond || took > 12*time.Second {
+		t.Errorf("GET ?wait=8s answered after %s, want about 8 s", took.Round(time.Millisecond))
+	}
+	if r := metric(t, []string{adminURL}, "gateway_retries_total", map[string]string{"pool": "orders"}); r != retriesBefore {
+		t.Errorf("%v gateway retries counted during the long poll, want none", r-retriesBefore)
+	}
+	if ej, fails := e.ordersPoolHealth(adminURL); ej != ejectionsBefore || fails != failuresBefore {
+		t.Errorf("orders pool: %d ejections and %d failures after the long poll, %d and %d before: it was held against the clone",
+			ej, fails, ejectionsBefore, failuresBefore)
+	}
+	t.Logf("GET ?wait=8s answered 200 pending after %s", took.Round(time.Millisecond))
+	e.stack.Start(t, topology.KafkaBroker)
+	e.assertExactlyOnce(e.waitFinal(2 * time.Minute))
+}
+
+// gatewayCall sends one request through the gateway with a bearer token,
+// with a client that outlasts the longest long poll.
+func (e *env) gatewayCall(method, u, token, body string) (int, []byte) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, u, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+func (e *env) devToken(gw, customer string) string {
+	e.t.Helper()
+	code, raw := e.gatewayCall(http.MethodPost, gw+"/api/auth/dev-token", "", fmt.Sprintf(`{"customer_id":%q,"role":"customer"}`, customer))
+	var out struct{ Token string }
+	if err := json.Unmarshal(raw, &out); err != nil || code != http.StatusOK || out.Token == "" {
+		e.t.Fatalf("dev token: %d %s", code, raw)
+	}
+	return out.Token
+}
+
+// ordersPoolHealth sums the orders pool members' ejections and failures
+// as /admin/backends shows them.
+func (e *env) ordersPoolHealth(adminURL string) (ejections, failures int64) {
+	e.t.Helper()
+	resp, err := http.Get(adminURL + "/admin/backends")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Pools map[string]balancer.PoolStatus
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, m := range out.Pools["orders"].Members {
+		ejections += m.Ejections
+		failures += m.Failures
+	}
+	return ejections, failures
 }

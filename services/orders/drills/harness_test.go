@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,11 +18,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/scaleshop/scaleshop/infra/kafkax"
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
@@ -391,43 +392,21 @@ func header(m kafka.Message, key string) string {
 	return ""
 }
 
-// metric sums a counter or gauge over the given services' /metrics.
+// metric sums a counter or gauge over the given services' /metrics; a
+// clone that does not answer (killed by the drill) adds nothing.
 func metric(t *testing.T, urls []string, name string, labels map[string]string) float64 {
 	t.Helper()
 	total := 0.0
 	for _, base := range urls {
-		resp, err := http.Get(base + "/metrics")
-		if err != nil {
+		families, err := scrape.Get(context.Background(), http.DefaultClient, base)
+		if _, unreachable := errors.AsType[*url.Error](err); unreachable {
 			continue // a killed clone
 		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(resp.Body)
-		resp.Body.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, ok := families[name]
-		if !ok {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if have[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				total += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				total += m.GetGauge().GetValue()
-			}
-		}
+		v, _ := families.Sum(name, labels)
+		total += v
 	}
 	return total
 }

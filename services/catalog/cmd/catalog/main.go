@@ -6,6 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -36,11 +39,13 @@ type settings struct {
 
 	cacheEnabled  bool
 	memcached     []string
+	mcDNSInterval time.Duration
 	mcTimeout     time.Duration
 	mcMaxIdle     int
 	cache         catalogcache.Config
 	httpMaxAge    time.Duration
 	migrateOnBoot bool
+	migrateOnly   bool
 	pprofAddr     string
 
 	tel telemetry.Config
@@ -62,8 +67,11 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		writeTimeout: env.Duration("CATALOG_WRITE_TIMEOUT", 3*time.Second),
 
 		cacheEnabled: env.Bool("CATALOG_CACHE_ENABLED", true),
-		memcached:    env.List("MEMCACHED_SERVERS", []string{"127.0.0.1:11211", "127.0.0.1:11212"}),
-		mcTimeout:    env.Duration("CATALOG_MEMCACHED_TIMEOUT", 100*time.Millisecond),
+		// host:port entries, or one srv+<SRV name> entry re-resolved every
+		// CATALOG_MEMCACHED_DNS_INTERVAL (a headless Service on Kubernetes).
+		memcached:     env.List("MEMCACHED_SERVERS", []string{"127.0.0.1:11211", "127.0.0.1:11212"}),
+		mcDNSInterval: env.Duration("CATALOG_MEMCACHED_DNS_INTERVAL", 10*time.Second),
+		mcTimeout:     env.Duration("CATALOG_MEMCACHED_TIMEOUT", 100*time.Millisecond),
 		// gomemcache does not pipeline: every concurrent call holds a
 		// connection, so keep as many idle as requests run at once.
 		mcMaxIdle: env.Int("CATALOG_MEMCACHED_MAX_IDLE_CONNS", 64),
@@ -81,13 +89,21 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		},
 		httpMaxAge:    env.Duration("CATALOG_HTTP_MAX_AGE", 5*time.Second),
 		migrateOnBoot: env.Bool("CATALOG_MIGRATE", true),
-		pprofAddr:     httpserver.ReadProfilerAddr(env),
+		// Migrate and exit: a Kubernetes init container (infra/k8s).
+		migrateOnly: env.Bool("CATALOG_MIGRATE_ONLY", false),
+		pprofAddr:   httpserver.ReadProfilerAddr(env),
 	}
 	if s.readPath.Interval <= 0 || s.readPath.Timeout <= 0 {
 		env.Fail("CATALOG_REPLICA_PROBE_INTERVAL and CATALOG_REPLICA_PROBE_TIMEOUT must be positive")
 	}
 	if s.cacheEnabled && len(s.memcached) == 0 {
 		env.Fail("MEMCACHED_SERVERS is empty while CATALOG_CACHE_ENABLED=true")
+	}
+	if _, discovered := memcachedSRV(s.memcached); discovered && len(s.memcached) > 1 {
+		env.Fail("MEMCACHED_SERVERS=%s: a %s entry names every node, so it must be the only one", strings.Join(s.memcached, ","), catalogcache.SRVPrefix)
+	}
+	if s.mcDNSInterval <= 0 {
+		env.Fail("CATALOG_MEMCACHED_DNS_INTERVAL must be positive")
 	}
 	s.tel = telemetry.ReadConfig(env, "catalog", telemetry.DefaultInstance("catalog", s.addr))
 	return s, env.Effective(), env.Err()
@@ -111,6 +127,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer pgdb.Close(primary)
+	if cfg.migrateOnly {
+		return catalogdb.Migrate(ctx, primary, log)
+	}
 	replica, err := pgdb.Open(ctx, cfg.replicaDSN, cfg.replicaPool, "replica")
 	if err != nil {
 		return err
@@ -133,9 +152,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 
+	g, gctx := errgroup.WithContext(ctx)
 	var store catalog.Store = db
 	if cfg.cacheEnabled {
-		sel, err := catalogcache.NewRendezvous(cfg.memcached...)
+		sel, err := newSelector(gctx, g, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -155,7 +175,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		httpserver.Check{Name: "database", Check: db.Ready})
 	httpapi.New(store, httpapi.Config{MaxAge: cfg.httpMaxAge}, log, tel.Registry).Mount(r)
 
-	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return db.Run(gctx) })
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
 	g.Go(func() error { return httpserver.ServeProfiler(gctx, cfg.pprofAddr, log) })
@@ -164,4 +183,39 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("catalog: %w", err)
 	}
 	return nil
+}
+
+// memcachedSRV returns the SRV name when servers is discovered by DNS.
+func memcachedSRV(servers []string) (string, bool) {
+	for _, s := range servers {
+		if name, ok := strings.CutPrefix(s, catalogcache.SRVPrefix); ok {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// newSelector places keys on the configured memcached nodes: fixed
+// host:port entries natively, or the targets of an SRV record that a
+// goroutine in g re-resolves every mcDNSInterval.
+func newSelector(ctx context.Context, g *errgroup.Group, cfg settings, log *slog.Logger) (*catalogcache.Rendezvous, error) {
+	name, discovered := memcachedSRV(cfg.memcached)
+	if !discovered {
+		return catalogcache.NewRendezvous(cfg.memcached...)
+	}
+	sel := catalogcache.NewDiscovered()
+	lookup := net.DefaultResolver.LookupSRV
+	// Resolve once before serving so the first requests find the cache;
+	// failing that the cache misses until the watch succeeds.
+	if _, err := catalogcache.SyncSRV(ctx, sel, name, lookup); err != nil {
+		log.Warn("memcached discovery", "err", err)
+	}
+	log.Info("memcached nodes", "srv", name, "servers", sel.Servers(), "every", cfg.mcDNSInterval)
+	g.Go(func() error {
+		catalogcache.WatchSRV(ctx, sel, name, cfg.mcDNSInterval, lookup,
+			func(servers []string) { log.Info("memcached nodes changed", "servers", servers) },
+			func(err error) { log.Warn("memcached discovery", "err", err) })
+		return nil
+	})
+	return sel, nil
 }

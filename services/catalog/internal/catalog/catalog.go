@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// Product is one catalog entry, in the JSON shape of DESIGN.md: id, the
-// Input fields, version, updated_at.
+// Product is one catalog entry, in the JSON shape the public API answers
+// (docs/catalog.md): id, the Input fields, version, updated_at.
 type Product struct {
 	ID int64 `json:"id"`
 	Input

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
@@ -147,7 +146,7 @@ func (s *Store) read(ctx context.Context, o catalog.ReadOpts, q func(db *gorm.DB
 	if err == nil {
 		return src, nil
 	}
-	err = translate(err)
+	err = pgdb.Translate(err)
 	if !errors.Is(err, problem.ErrUnavailable) || ctx.Err() != nil {
 		return src, err
 	}
@@ -157,7 +156,7 @@ func (s *Store) read(ctx context.Context, o catalog.ReadOpts, q func(db *gorm.DB
 		other = catalog.FromReplica
 	}
 	if err := q(s.handle(other).WithContext(ctx)); err != nil {
-		return other, translate(err)
+		return other, pgdb.Translate(err)
 	}
 	return other, nil
 }
@@ -186,7 +185,7 @@ func (s *Store) writeToken(ctx context.Context, token bool, fn func(db *gorm.DB)
 	defer cancel()
 	db := s.primary.WithContext(ctx)
 	if err := fn(db); err != nil {
-		err = translate(err)
+		err = pgdb.Translate(err)
 		if errors.Is(err, problem.ErrUnavailable) && ctx.Err() == nil {
 			s.rp.markDown(catalog.FromPrimary)
 		}
@@ -205,37 +204,6 @@ func (s *Store) writeToken(ctx context.Context, token bool, fn func(db *gorm.DB)
 	return lsnToken, nil
 }
 
-// translate maps a database error to a problem category. Errors that are
-// not Postgres's own (connection refused, reset, closed pool) mean the
-// server is unreachable: 503, so clients retry instead of seeing a 500.
-func translate(err error) error {
-	if err == nil {
-		return nil
-	}
-	var known *categorized
-	if errors.As(err, &known) {
-		return err
-	}
-	t := pgdb.Translate(err)
-	if problem.Status(t) != 500 {
-		return t
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return fmt.Errorf("%w: %w", problem.ErrUnavailable, err)
-	}
-	return err
-}
-
-// categorized is an error this package already phrased for the client.
-type categorized struct{ error }
-
-func (c *categorized) Unwrap() error { return c.error }
-
-func clientError(category error, format string, args ...any) error {
-	return &categorized{fmt.Errorf("%w: %s", category, fmt.Sprintf(format, args...))}
-}
-
 // Get reads one product.
 func (s *Store) Get(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.Product, catalog.Source, error) {
 	var rows []productRow
@@ -251,7 +219,7 @@ func (s *Store) Get(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.
 		}
 	}
 	if len(rows) == 0 {
-		return catalog.Product{}, src, clientError(problem.ErrNotFound, "no product %d", id)
+		return catalog.Product{}, src, problem.Errorf(problem.ErrNotFound, "no product %d", id)
 	}
 	return rows[0].product(), src, nil
 }
@@ -273,7 +241,7 @@ func (s *Store) onPrimary(ctx context.Context, ids []int64) ([]productRow, bool)
 	var rows []productRow
 	err := s.primary.WithContext(ctx).Raw(selectByIDs, ids).Scan(&rows).Error
 	if err != nil {
-		if errors.Is(translate(err), problem.ErrUnavailable) && ctx.Err() == nil {
+		if errors.Is(pgdb.Translate(err), problem.ErrUnavailable) && ctx.Err() == nil {
 			s.rp.markDown(catalog.FromPrimary)
 		}
 		return nil, false
@@ -360,7 +328,7 @@ func (s *Store) Create(ctx context.Context, in catalog.Input) (catalog.Product, 
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb) RETURNING `+columns,
 			in.SKU, in.Name, in.Description, in.Category, in.PriceCents, in.Currency, in.Stock, string(in.Attributes)).
 			Scan(&rows).Error
-		return skuConflict(err, in.SKU)
+		return pgdb.Translate(err, skuTaken(in.SKU))
 	})
 	if err != nil {
 		return catalog.Product{}, 0, err
@@ -368,12 +336,10 @@ func (s *Store) Create(ctx context.Context, in catalog.Input) (catalog.Product, 
 	return rows[0].product(), token, nil
 }
 
-func skuConflict(err error, sku string) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return clientError(problem.ErrConflict, "a product with sku %q already exists", sku)
-	}
-	return err
+// skuTaken names the products table's UNIQUE (sku) constraint, under the
+// name Postgres gives it (table_column_key), for the client.
+func skuTaken(sku string) pgdb.UniqueName {
+	return pgdb.Unique("products_sku_key", "a product with sku %q already exists", sku)
 }
 
 // Update replaces a product's fields and bumps its version.
@@ -386,7 +352,7 @@ func (s *Store) Update(ctx context.Context, id int64, in catalog.Input, ifVersio
 			in.SKU, in.Name, in.Description, in.Category, in.PriceCents, in.Currency, in.Stock,
 			string(in.Attributes), id, ifVersion, ifVersion).Scan(&rows).Error
 		if err != nil {
-			return skuConflict(err, in.SKU)
+			return pgdb.Translate(err, skuTaken(in.SKU))
 		}
 		if len(rows) == 0 {
 			return missingOrStale(db, id, ifVersion)
@@ -420,7 +386,7 @@ func missingOrStale(db *gorm.DB, id, ifVersion int64) error {
 		return err
 	}
 	if len(version) == 0 {
-		return clientError(problem.ErrNotFound, "no product %d", id)
+		return problem.Errorf(problem.ErrNotFound, "no product %d", id)
 	}
-	return clientError(problem.ErrPreconditionFailed, "product %d is at version %d, not %d", id, version[0], ifVersion)
+	return problem.Errorf(problem.ErrPreconditionFailed, "product %d is at version %d, not %d", id, version[0], ifVersion)
 }

@@ -1,12 +1,10 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scaleshop/scaleshop/infra/httpserver"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/services/catalog/internal/catalog"
 )
@@ -29,9 +28,6 @@ const (
 	HeaderServedFrom = "X-Served-From"
 	// HeaderQueries is the number of SQL statements the request sent.
 	HeaderQueries = "X-DB-Queries"
-	// Identity headers, set by the gateway after it verified the JWT.
-	HeaderUserID   = "X-User-Id"
-	HeaderUserRole = "X-User-Role"
 )
 
 const maxBody = 64 << 10
@@ -64,12 +60,12 @@ func (a *API) fail(c *gin.Context, err error) {
 // requireAdmin lets only admins write: no identity is 401, another role 403.
 func requireAdmin(a *API) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id, role := c.GetHeader(HeaderUserID), c.GetHeader(HeaderUserRole)
+		caller, ok := identity.From(c.Request.Header)
 		switch {
-		case id == "" || role == "":
+		case !ok:
 			c.Header("WWW-Authenticate", `Bearer realm="scaleshop"`)
 			a.fail(c, fmt.Errorf("%w: sign in to change the catalog", problem.ErrUnauthorized))
-		case role != "admin":
+		case !caller.IsAdmin():
 			a.fail(c, fmt.Errorf("%w: only admins change the catalog", problem.ErrForbidden))
 		default:
 			c.Next()
@@ -191,33 +187,10 @@ type productBody struct {
 	UpdatedAt json.RawMessage `json:"updated_at"`
 }
 
-// decode reads one JSON value of at most maxBody bytes into v, rejecting
-// unknown fields, and names the bad field when a type is wrong.
+// decode reads one JSON body of at most maxBody bytes into v, the way every
+// service does (unknown fields rejected, the bad field named).
 func decode(c *gin.Context, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("%w: the body exceeds %d bytes", problem.ErrTooLarge, maxBody)
-		}
-		return invalid("body", "could not be read")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return invalid(typeErr.Field, "must be a JSON "+typeErr.Type.Kind().String())
-		}
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return invalid(strings.Trim(field, `"`), "unknown field")
-		}
-		return invalid("body", "must be one JSON object")
-	}
-	if dec.More() {
-		return invalid("body", "must be one JSON object")
-	}
-	return nil
+	return httpserver.DecodeJSON(c.Writer, c.Request, maxBody, v)
 }
 
 func (a *API) writeHeaders(c *gin.Context, token catalog.LSN) {

@@ -147,17 +147,17 @@ func (t *timeline) list() []entry {
 // the page shows the action as running until the supervisor answers.
 func (s *Server) breakAction(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Control == nil {
-		problem.Write(w, problem.New(http.StatusNotFound, "Break it is off: it needs dev mode and the native supervisor (make run)"))
+		writeProblem(w, problem.ErrNotFound, "Break it is off: it needs dev mode and the native supervisor (make run)")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if err := r.ParseForm(); err != nil {
-		problem.Write(w, problem.New(http.StatusBadRequest, "the form could not be read"))
+		writeProblem(w, problem.ErrInvalid, "the form could not be read")
 		return
 	}
 	action, target := strings.TrimSpace(r.PostForm.Get("action")), strings.TrimSpace(r.PostForm.Get("target"))
 	if !allowed(action, target, s.cfg.Overview.Latest(r.Context(), time.Second)) {
-		problem.Write(w, problem.New(http.StatusBadRequest, "no such action on this page: "+action+" "+target))
+		writeProblem(w, problem.ErrInvalid, "no such action on this page: %s %s", action, target)
 		return
 	}
 	e := s.timeline.add(action, target)
@@ -175,4 +175,10 @@ func (s *Server) breakAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, http.StatusAccepted, "break", "timeline", s.timeline.list())
+}
+
+// writeProblem answers with an RFC 9457 problem of category whose detail is
+// written for the user.
+func writeProblem(w http.ResponseWriter, category error, format string, args ...any) {
+	problem.Write(w, problem.From(problem.Errorf(category, format, args...)))
 }

@@ -117,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			cfg.Log.Warn("gateway unreachable", "err", err, "path", r.URL.Path)
-			problem.Write(w, problem.New(http.StatusBadGateway, "the gateway does not answer"))
+			writeProblem(w, problem.ErrUnavailable, "the gateway does not answer")
 		},
 	}
 	return s, nil
@@ -149,7 +149,7 @@ func (s *Server) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Log.Warn("cross-origin request refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
-		problem.Write(w, problem.New(http.StatusForbidden, "cross-origin request refused: the console's actions can only be sent from its own pages"))
+		writeProblem(w, problem.ErrForbidden, "cross-origin request refused: the console's actions can only be sent from its own pages")
 	}))
 	return cop.Handler(mux)
 }

@@ -35,6 +35,7 @@ type settings struct {
 	catalogURLs    []string
 	catalogTimeout time.Duration
 	maxBacklog     int
+	migrateOnly    bool
 	relay          relay.Config
 	tel            telemetry.Config
 }
@@ -52,6 +53,8 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		// Unpublished outbox rows per shard before POST answers 503.
 		maxBacklog: env.Int("ORDERS_OUTBOX_MAX_BACKLOG", 20000),
 		relay:      relay.DefaultConfig(),
+		// Migrate every shard and exit: a Kubernetes init container (infra/k8s).
+		migrateOnly: env.Bool("ORDERS_MIGRATE_ONLY", false),
 	}
 	s.relay.Batch = env.Int("ORDERS_RELAY_BATCH", s.relay.Batch)
 	s.relay.IdempotencyTTL = env.Duration("ORDERS_IDEMPOTENCY_TTL", s.relay.IdempotencyTTL)
@@ -83,6 +86,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer shards.Close()
+	if cfg.migrateOnly {
+		log.Info("shards migrated", "shards", shards.Len())
+		return nil
+	}
 	dbs := make([]*sql.DB, shards.Len())
 	for i := range dbs {
 		if dbs[i], err = shards.DB(i).DB(); err != nil {
@@ -90,7 +97,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 	}
 
-	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout, tel.Registry)
+	catalog, catalogChecks, err := catalogclient.Dial(ctx, cfg.catalogURLs, cfg.catalogTimeout, tel.Registry,
+		func(err error) { log.Warn("catalog dns", "err", err) })
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,12 @@
 // Command ordersctl is the orders pipeline's operator tool.
 //
 //	ordersctl replay-dlq [-idle 3s] [-max 0]
+//	ordersctl stuck [-older 30s] [-max 20]
+//
+// stuck lists what has not finished by itself: orders still pending after
+// -older (per shard, oldest first, with how long they have waited) and the
+// dead letters no replay has taken yet (with the error that put them
+// there). It changes nothing.
 //
 // replay-dlq moves the messages the workers dead-lettered
 // (orders.placed.dlq) back to orders.placed, without the dead-letter
@@ -8,7 +14,8 @@
 // the dead-letter topic has been quiet for -idle or every message that was
 // there when it started is replayed. Replaying is safe at any time: a
 // worker that gets an order already final changes nothing.
-// KAFKA_BROKERS names the brokers (default 127.0.0.1:9092).
+// KAFKA_BROKERS names the brokers (default 127.0.0.1:9092), and
+// ORDERS_SHARD_<n>_DSN the shards (default: the native layout).
 package main
 
 import (
@@ -38,14 +45,26 @@ func main() {
 // ReplayGroup is the consumer group that remembers how far replays got.
 const ReplayGroup = "orders-dlq-replay"
 
+const usage = "usage: ordersctl replay-dlq [-idle 3s] [-max N] | ordersctl stuck [-older 30s] [-max 20]"
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "replay-dlq" {
-		return errors.New("usage: ordersctl replay-dlq [-idle 3s] [-max N]")
+	if len(args) == 0 {
+		return errors.New(usage)
 	}
+	switch args[0] {
+	case "replay-dlq":
+		return runReplay(ctx, args[1:], getenv, stdout)
+	case "stuck":
+		return runStuck(ctx, args[1:], getenv, stdout)
+	}
+	return errors.New(usage)
+}
+
+func runReplay(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("replay-dlq", flag.ContinueOnError)
 	idle := fs.Duration("idle", 3*time.Second, "stop after the dead-letter topic is quiet this long")
 	limit := fs.Int("max", 0, "replay at most this many messages (0: all)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	env := config.New(getenv)

@@ -53,15 +53,6 @@ func deadLetters(ctx context.Context, t *testing.T, brokers []string, key string
 	return out
 }
 
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
 // TestPoisonMessageIsDeadLetteredAndReplayed: a message no worker can
 // process goes to orders.placed.dlq with its error and the partition moves
 // on; replay-dlq sends it back, and (still poison) it is dead-lettered again,

@@ -52,12 +52,17 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		catalogTimeout: env.Duration("CATALOG_TIMEOUT", 2*time.Second),
 		worker:         worker.DefaultConfig(topology.LogicalShards),
 	}
-	s.worker.MaxAttempts = env.Int("WORKER_MAX_ATTEMPTS", s.worker.MaxAttempts)
+	// The longest wait between two tries of an order whose dependency
+	// fails: how late, at most, an order notices the catalog is back.
+	s.worker.BackoffMax = env.Duration("WORKER_BACKOFF_MAX", s.worker.BackoffMax)
 	// Concurrency per partition (vertical scaling of one worker): orders of
 	// one customer stay in order on one lane.
 	s.worker.KeyLanes = env.Int("WORKER_KEY_LANES", s.worker.KeyLanes)
-	if s.worker.MaxAttempts < 1 || s.worker.KeyLanes < 1 {
-		env.Fail("WORKER_MAX_ATTEMPTS and WORKER_KEY_LANES must be at least 1")
+	if s.worker.KeyLanes < 1 {
+		env.Fail("WORKER_KEY_LANES must be at least 1")
+	}
+	if s.worker.BackoffMax < s.worker.BackoffMin {
+		env.Fail("WORKER_BACKOFF_MAX must be at least %s", s.worker.BackoffMin)
 	}
 	s.tel = telemetry.ReadConfig(env, "worker", telemetry.DefaultInstance("worker", s.addr))
 	return s, env.Effective(), env.Err()
@@ -82,7 +87,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer shards.Close()
 
-	catalog, catalogChecks, err := catalogclient.Dial(cfg.catalogURLs, cfg.catalogTimeout, tel.Registry)
+	catalog, catalogChecks, err := catalogclient.Dial(ctx, cfg.catalogURLs, cfg.catalogTimeout, tel.Registry,
+		func(err error) { log.Warn("catalog dns", "err", err) })
 	if err != nil {
 		return err
 	}
@@ -97,7 +103,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	reader := kafka.NewReader(rc)
 	defer reader.Close()
 	metrics := worker.NewMetrics(tel.Registry)
-	w := worker.New(ordersdb.New(shards), catalog, dlq, cfg.worker, log, metrics)
+	store := ordersdb.New(shards)
+	w := worker.New(store, catalog, dlq, cfg.worker, log, metrics)
 
 	r := httpserver.NewEngine(tel, httpserver.CapacityFromEnv(getenv))
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,
@@ -111,6 +118,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	g.Go(func() error { return w.Run(gctx, reader) })
 	g.Go(func() error {
 		metrics.WatchReader(gctx, reader, 5*time.Second)
+		return nil
+	})
+	g.Go(func() error {
+		metrics.WatchPending(gctx, store, topology.LogicalShards, 5*time.Second, log)
 		return nil
 	})
 	g.Go(func() error {

@@ -175,7 +175,9 @@ func (c *Client) attempt(ctx context.Context, base *url.URL, method, path string
 		return memberFault, fmt.Errorf("catalog %s %s: read: %w: %w", method, path, err, problem.ErrUnavailable)
 	}
 	switch {
-	case resp.StatusCode == http.StatusServiceUnavailable:
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
+		// "Not now" from a working clone (overload, a primary away): the
+		// worker waits it out rather than dead-lettering the order.
 		return notNow, fmt.Errorf("catalog %s %s via %s: %s: %w", method, path, base.Host, resp.Status, problem.ErrUnavailable)
 	case resp.StatusCode >= 500:
 		return memberFault, fmt.Errorf("catalog %s %s via %s: %s: %w", method, path, base.Host, resp.Status, problem.ErrUnavailable)

@@ -154,6 +154,13 @@ func TestErrorsAreCategorised(t *testing.T) {
 	if _, err := newClient(t, down.URL).Products(context.Background(), []int64{1}); problem.Status(err) != http.StatusServiceUnavailable {
 		t.Fatalf("a catalog answering 503: %v, want unavailable", err)
 	}
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer busy.Close()
+	if _, err := newClient(t, busy.URL).Reserve(context.Background(), "x", nil); errors.Is(err, orders.ErrCatalogRefused) || problem.Status(err) != http.StatusServiceUnavailable {
+		t.Fatalf("a catalog answering 429: %v, want unavailable (waited out), not refused (dead-lettered)", err)
+	}
 	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 	}))

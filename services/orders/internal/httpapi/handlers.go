@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -12,14 +10,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scaleshop/scaleshop/infra/httpserver"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/problem"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
-)
-
-// Identity headers the gateway sets.
-const (
-	HeaderUserID   = "X-User-Id"
-	HeaderUserRole = "X-User-Role"
 )
 
 // MaxWait bounds ?wait=. PollEvery is how often a long poll rereads the
@@ -36,12 +29,12 @@ type handlers struct {
 }
 
 func (h *handlers) identity(c *gin.Context) {
-	id := c.GetHeader(HeaderUserID)
-	if id == "" || len(id) > 200 {
-		httpserver.WriteError(c, h.log, fmt.Errorf("no caller identity (%s): %w", HeaderUserID, problem.ErrUnauthorized))
+	caller, ok := identity.From(c.Request.Header)
+	if !ok {
+		httpserver.WriteError(c, h.log, fmt.Errorf("no caller identity (%s): %w", identity.HeaderID, problem.ErrUnauthorized))
 		return
 	}
-	c.Set("identity", orders.Identity{CustomerID: id, Admin: c.GetHeader(HeaderUserRole) == "admin"})
+	c.Set("identity", orders.Identity{CustomerID: caller.ID, Admin: caller.IsAdmin()})
 	c.Next()
 }
 
@@ -59,18 +52,9 @@ type placeRequest struct {
 const MaxBody = 64 << 10
 
 func (h *handlers) place(c *gin.Context) {
-	body, err := io.ReadAll(io.LimitReader(c.Request.Body, MaxBody+1))
-	if err != nil {
-		httpserver.WriteError(c, h.log, fmt.Errorf("read body: %w", problem.ErrInvalid))
-		return
-	}
-	if len(body) > MaxBody {
-		httpserver.WriteError(c, h.log, fmt.Errorf("body over %d bytes: %w", MaxBody, problem.ErrTooLarge))
-		return
-	}
 	var req placeRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		httpserver.WriteError(c, h.log, (&problem.ValidationError{}).Add("body", "not a JSON order: "+err.Error()))
+	if err := httpserver.DecodeJSON(c.Writer, c.Request, MaxBody, &req); err != nil {
+		httpserver.WriteError(c, h.log, err)
 		return
 	}
 	o, created, err := h.svc.Place(c.Request.Context(), who(c), c.GetHeader("Idempotency-Key"), req.Items)

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/scaleshop/scaleshop/infra/httpserver"
+	"github.com/scaleshop/scaleshop/infra/identity"
 	"github.com/scaleshop/scaleshop/infra/telemetry"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders/orderstest"
@@ -41,10 +42,10 @@ type call struct {
 func do(r http.Handler, c call) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
 	if c.user != "" {
-		req.Header.Set(HeaderUserID, c.user)
+		req.Header.Set(identity.HeaderID, c.user)
 	}
 	if c.role != "" {
-		req.Header.Set(HeaderUserRole, c.role)
+		req.Header.Set(identity.HeaderRole, c.role)
 	}
 	if c.key != "" {
 		req.Header.Set("Idempotency-Key", c.key)

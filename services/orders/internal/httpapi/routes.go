@@ -9,7 +9,7 @@ import (
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
 )
 
-// Mount adds the orders API to r. It trusts X-User-Id and X-User-Role: the
+// Mount adds the orders API to r. It trusts the caller in infra/identity's headers: the
 // service is reached only through the gateway, which verifies the JWT and
 // strips those headers from clients.
 func Mount(r *gin.Engine, svc *orders.Service, log *slog.Logger) {

@@ -37,7 +37,7 @@ const (
 	ReasonPaymentDeclined Reason = "payment_declined"
 )
 
-// Limits of one order (DESIGN.md / issue 4).
+// Limits of one order, as docs/orders.md states them to API users.
 const (
 	MaxLines    = 50
 	MaxQuantity = 1000

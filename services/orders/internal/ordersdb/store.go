@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -309,4 +310,49 @@ func (s *Store) Finalize(ctx context.Context, o *orders.Order) (bool, error) {
 		return false, fmt.Errorf("finalize order %s: %w", o.ID, pgdb.Translate(err))
 	}
 	return applied == 1, nil
+}
+
+// OldestPending reports when the shard's oldest pending order was accepted
+// (ok false when none is pending). A partial index keeps it one row read.
+func (s *Store) OldestPending(ctx context.Context, shard int) (time.Time, bool, error) {
+	var oldest *time.Time
+	if err := s.shards.DB(shard).WithContext(ctx).Raw(`SELECT min(created_at) FROM orders WHERE status = 'pending'`).
+		Scan(&oldest).Error; err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest pending order of shard %d: %w", shard, pgdb.Translate(err))
+	}
+	if oldest == nil {
+		return time.Time{}, false, nil
+	}
+	return oldest.UTC(), true, nil
+}
+
+// StuckPending lists, oldest first, the orders of every shard still pending
+// after acceptedBefore, at most limit per shard. One shard failing fails
+// the list, as in ListAll: a partial list would hide stuck orders.
+func (s *Store) StuckPending(ctx context.Context, acceptedBefore time.Time, limit int) ([]orders.Order, error) {
+	pages := make([][]orders.Order, s.shards.Len())
+	g, gctx := errgroup.WithContext(ctx)
+	for shard := range s.shards.Len() {
+		g.Go(func() error {
+			ctx, cancel := context.WithTimeout(gctx, ListTimeout)
+			defer cancel()
+			var rows []orderRow
+			if err := s.shards.DB(shard).WithContext(ctx).Raw(selectOrder+`WHERE o.status = 'pending' AND o.created_at < ?
+				ORDER BY o.created_at LIMIT ?`, acceptedBefore, limit).Scan(&rows).Error; err != nil {
+				return fmt.Errorf("stuck orders of shard %d: %w", shard, pgdb.Translate(err))
+			}
+			page, err := scanOrders(shard, rows)
+			pages[shard] = page
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []orders.Order
+	for _, p := range pages {
+		out = append(out, p...)
+	}
+	slices.SortFunc(out, func(a, b orders.Order) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
 }

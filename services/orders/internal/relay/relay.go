@@ -19,12 +19,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -43,7 +45,7 @@ type Config struct {
 	Batch          int           // rows per publish
 	LockRetry      time.Duration // how often a follower tries to take the lock
 	IdlePoll       time.Duration // poll even without a NOTIFY (a lost notification costs at most this)
-	BackoffMin     time.Duration // first wait after a failed publish
+	BackoffMin     time.Duration // first wait after a failed publish, growing 1.5× (±50 % jitter)
 	BackoffMax     time.Duration
 	KeepPublished  time.Duration // published rows are kept this long (debugging, drills)
 	IdempotencyTTL time.Duration // Idempotency-Keys are kept at least this long
@@ -73,7 +75,13 @@ type Relay struct {
 
 // New builds a relay over the shards' pools.
 func New(dbs []*sql.DB, pub Publisher, cfg Config, log *slog.Logger, reg prometheus.Registerer) *Relay {
-	return &Relay{dbs: dbs, pub: pub, cfg: cfg, log: log, metrics: newMetrics(reg),
+	m := newMetrics(reg)
+	for shard := range dbs {
+		// Every clone exports every shard, 0 where it does not lead: a
+		// missing series would read as "no data", not "a follower".
+		m.leader.WithLabelValues(strconv.Itoa(shard)).Set(0)
+	}
+	return &Relay{dbs: dbs, pub: pub, cfg: cfg, log: log, metrics: m,
 		tracer: otel.Tracer("github.com/scaleshop/scaleshop/services/orders/internal/relay")}
 }
 
@@ -167,7 +175,10 @@ func (r *Relay) lead(ctx context.Context, shard int, pc *pgx.Conn) error {
 	if _, err := pc.Exec(ctx, `SET synchronous_commit = off`); err != nil {
 		return err
 	}
-	backoff := r.cfg.BackoffMin
+	// Jitter keeps the eight shards' leaders from retrying a broker that
+	// just came back in the same instant.
+	retry := backoff.NewExponentialBackOff()
+	retry.InitialInterval, retry.MaxInterval = r.cfg.BackoffMin, r.cfg.BackoffMax
 	lastPrune := time.Time{}
 	for ctx.Err() == nil {
 		if time.Since(lastPrune) > time.Minute {
@@ -185,15 +196,23 @@ func (r *Relay) lead(ctx context.Context, shard int, pc *pgx.Conn) error {
 				return err
 			}
 			r.metrics.failures.WithLabelValues(label).Inc()
-			log.Warn("outbox publish failed; rows stay and are retried", "err", err, "retry_in", backoff)
+			wait := retry.NextBackOff()
+			var failed publishError
+			errCtx := ctx
+			if errors.As(err, &failed) {
+				// The line names the batch's first order's trace, so the
+				// failed publish spans lead to it and back.
+				errCtx = trace.ContextWithSpanContext(ctx, failed.first)
+			}
+			log.WarnContext(errCtx, "outbox publish failed; rows stay and are retried", "err", err,
+				"retry_in", wait.Round(time.Millisecond))
 			select {
 			case <-ctx.Done():
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			}
-			backoff = min(2*backoff, r.cfg.BackoffMax)
 			continue
 		}
-		backoff = r.cfg.BackoffMin
+		retry.Reset()
 		if n == r.cfg.Batch {
 			continue // more waiting
 		}
@@ -286,17 +305,8 @@ func (r *Relay) relayBatch(ctx context.Context, shard int, pc *pgx.Conn) (int, e
 		msgs[i] = kafka.Message{Topic: row.topic, Key: []byte(row.key), Value: row.payload, Headers: headers}
 		seqs[i] = row.seq
 	}
-	start := time.Now()
-	err = r.pub.WriteMessages(ctx, msgs...)
-	r.metrics.publish.Observe(time.Since(start).Seconds())
-	for _, span := range spans {
-		if err != nil {
-			span.RecordError(err)
-		}
-		span.End()
-	}
-	if err != nil {
-		return 0, fmt.Errorf("publish %d outbox rows: %w", len(batch), err)
+	if err := r.publish(ctx, msgs, spans); err != nil {
+		return 0, err
 	}
 	if _, err := pc.Exec(ctx, `UPDATE outbox SET published_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
 		// Published but not marked: the next leader publishes them again;
@@ -310,6 +320,25 @@ func (r *Relay) relayBatch(ctx context.Context, shard int, pc *pgx.Conn) (int, e
 		r.metrics.waited.Observe(now.Sub(row.createdAt).Seconds())
 	}
 	return len(batch), nil
+}
+
+// publish sends a batch in one call and ends each row's span, marked as
+// failed when the call failed, so the waterfall shows which publishes broke.
+func (r *Relay) publish(ctx context.Context, msgs []kafka.Message, spans []trace.Span) error {
+	start := time.Now()
+	err := r.pub.WriteMessages(ctx, msgs...)
+	r.metrics.publish.Observe(time.Since(start).Seconds())
+	for _, span := range spans {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish failed")
+		}
+		span.End()
+	}
+	if err != nil {
+		return publishError{fmt.Errorf("publish %d outbox rows: %w", len(msgs), err), spans[0].SpanContext()}
+	}
+	return nil
 }
 
 // prune deletes published rows and expired Idempotency-Keys, a bounded
@@ -331,6 +360,15 @@ const (
 	HeaderShard = "scaleshop-shard"
 	HeaderSeq   = "scaleshop-outbox-seq"
 )
+
+// publishError is a failed publish of a batch whose first row's span is
+// first.
+type publishError struct {
+	error
+	first trace.SpanContext
+}
+
+func (e publishError) Unwrap() error { return e.error }
 
 // sessionError is a failure of the leader's own database session: the lock
 // may be gone with it, so the relay stops leading.

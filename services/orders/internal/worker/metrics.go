@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -17,6 +18,8 @@ type Metrics struct {
 	outcomes   *prometheus.CounterVec
 	finals     *prometheus.CounterVec
 	retries    prometheus.Counter
+	parked     prometheus.Gauge
+	oldest     *prometheus.GaugeVec
 	rebalances prometheus.Counter
 	latency    prometheus.Histogram
 	commit     prometheus.Histogram
@@ -41,6 +44,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "orders_worker_retries_total",
 			Help: "Failed processing attempts that were retried.",
 		}),
+		parked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orders_worker_parked_messages",
+			Help: "Messages held on their lane because a dependency fails; retried with backoff until it answers.",
+		}),
+		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "orders_oldest_pending_age_seconds",
+			Help: "How long the shard's oldest pending order has been pending (0: none pending).",
+		}, []string{"shard"}),
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orders_consumer_rebalances_total",
 			Help: "Consumer-group rebalances this member took part in.",
@@ -56,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
 	}
-	reg.MustRegister(m.lag, m.outcomes, m.finals, m.retries, m.rebalances, m.latency, m.commit)
+	reg.MustRegister(m.lag, m.outcomes, m.finals, m.retries, m.parked, m.oldest, m.rebalances, m.latency, m.commit)
 	return m
 }
 
@@ -64,6 +75,41 @@ func (m *Metrics) final(o *orders.Order) {
 	m.outcomes.WithLabelValues("final").Inc()
 	m.finals.WithLabelValues(string(o.Status), string(o.Reason), strconv.Itoa(o.ID.Shard)).Inc()
 	m.latency.Observe(o.UpdatedAt.Sub(o.CreatedAt).Seconds())
+}
+
+// PendingClock is what WatchPending needs of the order store.
+type PendingClock interface {
+	// OldestPending is when the shard's oldest pending order was
+	// accepted, ok false when none is pending.
+	OldestPending(ctx context.Context, shard int) (created time.Time, ok bool, err error)
+}
+
+// WatchPending sets orders_oldest_pending_age_seconds for every shard each
+// interval: an order stuck anywhere (outbox, Kafka, a parked lane, the dead
+// letters) shows up here, whatever held it.
+func (m *Metrics) WatchPending(ctx context.Context, store PendingClock, shards int, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for shard := range shards {
+			qctx, cancel := context.WithTimeout(ctx, every)
+			created, ok, err := store.OldestPending(qctx, shard)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.WarnContext(ctx, "oldest pending order unknown", "shard", shard, "err", err)
+			case err == nil && ok:
+				m.oldest.WithLabelValues(strconv.Itoa(shard)).Set(max(time.Since(created).Seconds(), 0))
+			case err == nil:
+				m.oldest.WithLabelValues(strconv.Itoa(shard)).Set(0)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // WatchReader adds the reader's rebalances to the counter every interval

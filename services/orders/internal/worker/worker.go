@@ -7,6 +7,14 @@
 // The offset is committed only after that transaction: a crash anywhere
 // before it redelivers the message, and a redelivered message finds the
 // order already final and changes nothing.
+//
+// Two kinds of failure, two answers. A message that can never succeed
+// (malformed, an unknown order, a catalog 4xx such as an unknown product)
+// goes to the dead-letter topic at once. Anything else (the catalog or a
+// shard unreachable, a 5xx, a timeout) is a dependency that is away for a
+// while: the message stays on its lane and is retried with exponential
+// backoff and jitter until it succeeds, so the lane, and the partition's
+// committed offset behind it, wait instead of skipping ahead.
 package worker
 
 import (
@@ -19,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -50,19 +59,28 @@ type Publisher interface {
 
 // Config tunes retries.
 type Config struct {
-	Group       string // the consumer group, for spans
-	Shards      int
-	MaxAttempts int           // attempts before a message goes to the dead-letter topic
-	BackoffMin  time.Duration // first wait between attempts, doubled up to BackoffMax
-	BackoffMax  time.Duration
-	LaneDepth   int // messages buffered per lane
-	KeyLanes    int // lanes per partition; one key always uses the same lane
+	Group      string // the consumer group, for spans
+	Shards     int
+	BackoffMin time.Duration // first wait between attempts, growing 1.5× (±50 % jitter) up to BackoffMax
+	BackoffMax time.Duration // also bounds how late a lane notices that its dependency is back
+	LaneDepth  int           // messages buffered per lane
+	KeyLanes   int           // lanes per partition; one key always uses the same lane
 }
 
-// DefaultConfig retries for about 10 s before dead-lettering.
+// DefaultConfig retries a failing dependency every 5 s at most, so an order
+// finishes within about that long of the dependency's return.
 func DefaultConfig(shards int) Config {
-	return Config{Shards: shards, MaxAttempts: 8, BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second,
+	return Config{Shards: shards, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
 		LaneDepth: 64, KeyLanes: 4}
+}
+
+// newBackOff is the one retry schedule of the worker: exponential with
+// jitter, so lanes that failed together do not all retry in the same
+// instant when the dependency comes back.
+func (w *Worker) newBackOff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = w.cfg.BackoffMin, w.cfg.BackoffMax
+	return b
 }
 
 // Dead-letter headers: why and from where a message was set aside.
@@ -70,7 +88,9 @@ const (
 	HeaderDLQError     = "scaleshop-dlq-error"
 	HeaderDLQPartition = "scaleshop-dlq-partition"
 	HeaderDLQOffset    = "scaleshop-dlq-offset"
-	HeaderDLQAttempts  = "scaleshop-dlq-attempts"
+	// HeaderDLQAttempts is no longer written (a permanent failure is not
+	// retried); it is still stripped from dead letters written before.
+	HeaderDLQAttempts = "scaleshop-dlq-attempts"
 )
 
 // Worker processes orders.placed messages.
@@ -114,20 +134,23 @@ func (w *Worker) Run(ctx context.Context, r Fetcher) error {
 		wg.Wait()
 		<-committed
 	}()
+	fetchBackOff := w.newBackOff()
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			w.log.Warn("fetch failed; retrying", "err", err)
+			wait := fetchBackOff.NextBackOff()
+			w.log.WarnContext(ctx, "fetch failed; retrying", "err", err, "retry_in", wait)
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(w.cfg.BackoffMax):
+			case <-time.After(wait):
 			}
 			continue
 		}
+		fetchBackOff.Reset()
 		w.metrics.lag.WithLabelValues(strconv.Itoa(m.Partition)).Set(float64(max(m.HighWaterMark-m.Offset-1, 0)))
 		p, ok := parts[m.Partition]
 		if !ok {
@@ -211,13 +234,17 @@ func (p *partition) done(offset int64) (kafka.Message, bool) {
 	return upTo, true
 }
 
-// handle processes one message with bounded retries and dead-letters it
-// when they run out. It reports whether the message is done with, so its
-// offset may be committed.
+// handle processes one message until it succeeds or fails for good, and
+// dead-letters it in the second case. It reports whether the message is
+// done with, so its offset may be committed.
 func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
-	err := w.withRetries(ctx, m)
+	// The order's trace context rides in the headers: every log line about
+	// the order carries its trace_id, so its trace leads to its logs.
+	ctx = otel.GetTextMapPropagator().Extract(ctx, headerCarrier(m.Headers))
+	err := w.untilDone(ctx, m)
 	if err != nil && ctx.Err() == nil {
-		w.log.Error("order message failed; dead-lettering it", "err", err, "partition", m.Partition, "offset", m.Offset)
+		w.log.ErrorContext(ctx, "order message can never succeed; dead-lettering it", "err", err,
+			"partition", m.Partition, "offset", m.Offset)
 		if !w.deadLetter(ctx, m, err) {
 			return false // shutting down before the dead letter was written: redelivered later
 		}
@@ -296,22 +323,33 @@ func (w *Worker) commitLoop(ctx context.Context, r Fetcher, c *committer) {
 	}
 }
 
-func (w *Worker) withRetries(ctx context.Context, m kafka.Message) error {
-	backoff := w.cfg.BackoffMin
-	var err error
-	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
-		if err = w.Process(ctx, m); err == nil || errors.As(err, new(permanentError)) || ctx.Err() != nil {
-			return err
+// untilDone processes m, retrying every failure but a permanent one with
+// backoff until it succeeds or ctx ends. It returns nil, the permanent
+// error, or ctx's error. While it retries, the message counts as parked.
+func (w *Worker) untilDone(ctx context.Context, m kafka.Message) error {
+	parked := false
+	defer func() {
+		if parked {
+			w.metrics.parked.Dec()
+		}
+	}()
+	attempt := 0
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		attempt++
+		err := w.Process(ctx, m)
+		if errors.As(err, new(permanentError)) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(w.newBackOff()), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {
+		if !parked {
+			parked = true
+			w.metrics.parked.Inc()
 		}
 		w.metrics.retries.Inc()
-		w.log.Warn("order message failed; retrying", "err", err, "attempt", attempt, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, w.cfg.BackoffMax)
-	}
+		w.log.WarnContext(ctx, "order waits for a dependency; retrying", "err", err, "attempt", attempt,
+			"retry_in", next.Round(time.Millisecond), "partition", m.Partition, "offset", m.Offset)
+	}))
 	return err
 }
 
@@ -322,23 +360,17 @@ func (w *Worker) deadLetter(ctx context.Context, m kafka.Message, cause error) b
 		kafka.Header{Key: HeaderDLQError, Value: []byte(cause.Error())},
 		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(m.Partition))},
 		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-		kafka.Header{Key: HeaderDLQAttempts, Value: []byte(strconv.Itoa(w.cfg.MaxAttempts))},
 	)}
-	backoff := w.cfg.BackoffMin
-	for {
-		err := w.dlq.WriteMessages(ctx, dl)
-		if err == nil {
-			w.metrics.outcomes.WithLabelValues("dead_lettered").Inc()
-			return true
-		}
-		w.log.Error("dead-letter write failed; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, w.cfg.BackoffMax)
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		return struct{}{}, w.dlq.WriteMessages(ctx, dl)
+	}, backoff.WithBackOff(w.newBackOff()), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, next time.Duration) {
+		w.log.ErrorContext(ctx, "dead-letter write failed; retrying", "err", err, "retry_in", next.Round(time.Millisecond))
+	}))
+	if err != nil {
+		return false
 	}
+	w.metrics.outcomes.WithLabelValues("dead_lettered").Inc()
+	return true
 }
 
 // WithoutDLQHeaders drops the dead-letter headers (a replay sends the
@@ -358,7 +390,8 @@ func withoutDLQHeaders(hs []kafka.Header) []kafka.Header {
 // WithoutDLQHeaders is withoutDLQHeaders for the replay command.
 func WithoutDLQHeaders(hs []kafka.Header) []kafka.Header { return withoutDLQHeaders(hs) }
 
-// permanentError is a message no retry can fix (malformed, unknown order).
+// permanentError is a message no retry can fix (malformed, unknown order,
+// a request the catalog refuses).
 type permanentError struct{ error }
 
 func (e permanentError) Unwrap() error { return e.error }

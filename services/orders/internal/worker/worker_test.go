@@ -1,19 +1,24 @@
 package worker
 
 import (
+	"bytes"
 	"context"
-	"errors"
-	"io"
-	"log/slog"
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/scaleshop/scaleshop/infra/problem"
+	"github.com/scaleshop/scaleshop/infra/telemetry"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders/orderstest"
 )
@@ -23,15 +28,57 @@ type harness struct {
 	catalog *orderstest.Catalog
 	dlq     *fakeWriter
 	w       *Worker
+	metrics *Metrics
+	logs    syncBuffer
+}
+
+// syncBuffer is a log sink the worker's goroutines may write while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(s.b.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(l, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{store: orderstest.NewStore(), catalog: orderstest.NewCatalog(3, 10), dlq: &fakeWriter{}}
 	cfg := DefaultConfig(8)
-	cfg.BackoffMin, cfg.BackoffMax, cfg.MaxAttempts = time.Millisecond, time.Millisecond, 3
-	h.w = New(h.store, h.catalog, h.dlq, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(prometheus.NewRegistry()))
+	cfg.BackoffMin, cfg.BackoffMax = time.Millisecond, 2*time.Millisecond
+	h.metrics = NewMetrics(prometheus.NewRegistry())
+	h.w = New(h.store, h.catalog, h.dlq, cfg, telemetry.NewLogger(&h.logs, "worker", "worker-test"), h.metrics)
 	return h
+}
+
+// eventually polls cond until it holds or a generous deadline passes (a
+// wait for the worker's goroutines, not a bound on their speed).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // place accepts an order through the real service and returns its message.
@@ -148,26 +195,97 @@ func TestRunRetriesThenDeadLettersAndMovesOn(t *testing.T) {
 	}
 }
 
-func TestTransientFailureIsRetriedNotDeadLettered(t *testing.T) {
+// TestCatalogOutageWaitsInsteadOfDeadLettering: an order whose catalog is
+// away keeps its lane (and its partition's commit) waiting, retried far
+// past any fixed attempt count, is never dead-lettered, and is confirmed
+// once the catalog answers, with no command run by hand. Every log line
+// about it carries the trace id its message brought.
+func TestCatalogOutageWaitsInsteadOfDeadLettering(t *testing.T) {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
 	h := newHarness(t)
 	o, m := h.place(t, "erin", orders.Line{ProductID: 1, Quantity: 1})
-	h.catalog.Fail = problem.ErrUnavailable
-	err := h.w.withRetries(context.Background(), m)
-	if !errors.Is(err, problem.ErrUnavailable) || h.catalog.Reserves != 3 {
-		t.Fatalf("err %v after %d reserve calls, want unavailable after 3", err, h.catalog.Reserves)
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	m.Headers = append(m.Headers, kafka.Header{Key: "traceparent", Value: []byte("00-" + traceID + "-00f067aa0ba902b7-01")})
+	m.Partition, m.Offset = 1, 5
+	h.catalog.SetFail(fmt.Errorf("catalog: %w", problem.ErrUnavailable))
+
+	f := &fakeFetcher{msgs: []kafka.Message{m}}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onAllCommitted = cancel
+	ran := make(chan error, 1)
+	go func() { ran <- h.w.Run(ctx, f) }()
+
+	eventually(t, "30 reserve attempts", func() bool { return h.catalog.ReserveCalls() >= 30 })
+	if n := len(h.dlq.written()); n != 0 {
+		t.Fatalf("%d dead letters during a catalog outage, want 0", n)
 	}
-	h.catalog.Fail = nil
-	if err := h.w.withRetries(context.Background(), m); err != nil {
+	if got := f.committedOffsets(); len(got) != 0 {
+		t.Fatalf("offsets %v committed while the order waits: the partition skipped ahead", got)
+	}
+	if v := testutil.ToFloat64(h.metrics.parked); v != 1 {
+		t.Fatalf("orders_worker_parked_messages = %v while the catalog is away, want 1", v)
+	}
+
+	h.catalog.SetFail(nil)
+	if err := <-ran; err != nil { // Run ends once offset 5 is committed
 		t.Fatal(err)
 	}
-	if h.status(t, o.ID).Status != orders.StatusConfirmed {
-		t.Fatal("not confirmed once the catalog answered")
+	if got := h.status(t, o.ID); got.Status != orders.StatusConfirmed {
+		t.Fatalf("order is %s once the catalog answered, want confirmed", got.Status)
 	}
+	if n := len(h.dlq.written()); n != 0 {
+		t.Fatalf("%d dead letters, want 0", n)
+	}
+	if v := testutil.ToFloat64(h.metrics.parked); v != 0 {
+		t.Fatalf("orders_worker_parked_messages = %v after the order finished, want 0", v)
+	}
+	retried := 0
+	for _, l := range h.logs.lines() {
+		if l["msg"] == "order waits for a dependency; retrying" {
+			retried++
+			if l["trace_id"] != traceID {
+				t.Fatalf("log line %v carries trace_id %v, want the order's %s", l, l["trace_id"], traceID)
+			}
+		}
+	}
+	if retried == 0 {
+		t.Fatal("no log line says the order is waiting")
+	}
+}
+
+// TestUnknownProductIsDeadLetteredAtOnce: a request the catalog refuses
+// (an unknown product) can never succeed; it is dead-lettered on the first
+// try, with the reason, and the partition moves on.
+func TestUnknownProductIsDeadLetteredAtOnce(t *testing.T) {
+	h := newHarness(t)
+	_, m := h.place(t, "frank", orders.Line{ProductID: 1, Quantity: 1})
+	h.catalog.SetFail(fmt.Errorf("catalog: 404 no product 1: %w", orders.ErrCatalogRefused))
+	if !h.handleOnce(t, m) {
+		t.Fatal("not done with")
+	}
+	if h.catalog.ReserveCalls() != 1 {
+		t.Fatalf("%d reserve calls, want 1 (never retried)", h.catalog.ReserveCalls())
+	}
+	dl := h.dlq.written()
+	if len(dl) != 1 || !strings.Contains(headerCarrier(dl[0].Headers).Get(HeaderDLQError), "no product") {
+		t.Fatalf("dead letters %v, want one that says why", dl)
+	}
+}
+
+func (h *harness) handleOnce(t *testing.T, m kafka.Message) bool {
+	t.Helper()
+	return h.w.handle(context.Background(), m)
 }
 
 type fakeWriter struct {
 	mu   sync.Mutex
 	msgs []kafka.Message
+}
+
+func (w *fakeWriter) written() []kafka.Message {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.msgs)
 }
 
 func (w *fakeWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) error {

@@ -207,6 +207,21 @@ func (c *Catalog) Release(_ context.Context, orderID string) error {
 	return nil
 }
 
+// SetFail makes every later call fail with err (nil: answer again), safely
+// while a worker is calling.
+func (c *Catalog) SetFail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.Fail = err
+}
+
+// ReserveCalls is how many Reserve calls were made.
+func (c *Catalog) ReserveCalls() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Reserves
+}
+
 // StockOf returns a product's stock.
 func (c *Catalog) StockOf(id int64) int {
 	c.mu.Lock()
