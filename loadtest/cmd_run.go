@@ -106,6 +106,7 @@ func runScenario(ctx context.Context, sc *scenario.Scenario, c common, seed uint
 		rep.Failures = []string{}
 	}
 	rep.FetchTraces(ctx, jaeger, c.traces)
+	rep.LinkTraces(consoleURL(c, getenv))
 	rep.Text(stdout)
 	if c.out != "" {
 		name := fmt.Sprintf("%s-%s", sc.Name, time.Now().Format("20060102-150405"))
@@ -150,6 +151,18 @@ func metricsBase(base string, c common, getenv func(string) string) string {
 }
 
 // loadManifest reads the running stack's stack.json.
+// consoleURL is where the report's trace links open: CONSOLE_URL, else the
+// running stack's console.
+func consoleURL(c common, getenv func(string) string) string {
+	if u := getenv("CONSOLE_URL"); u != "" {
+		return u
+	}
+	if m, err := loadManifest(c.stack, getenv); err == nil {
+		return m.Endpoints.ConsoleURL
+	}
+	return ""
+}
+
 func loadManifest(path string, getenv func(string) string) (*topology.Manifest, error) {
 	if path == "" {
 		path = manifestPath(getenv)

@@ -62,6 +62,7 @@ type ManifestComponent struct {
 
 // Endpoints are the addresses clients need, ready to use.
 type Endpoints struct {
+	ConsoleURL        string   `json:"console_url"`
 	GatewayURL        string   `json:"gateway_url"`
 	GatewayAdminURL   string   `json:"gateway_admin_url"`
 	CatalogURLs       []string `json:"catalog_urls"`

@@ -72,6 +72,7 @@ const (
 	JaegerAllInOne   = "jaeger"
 	PrometheusServer = "prometheus"
 	Gateway          = "gateway"
+	Console          = "console"
 )
 
 // Logical order shards: 0-3 on server A, 4-7 on server B.
@@ -107,6 +108,10 @@ func Native() []Component {
 	catalogDeps := []string{PGCatalogPrimary, PGCatalogReplica, Memcached1, Memcached2}
 	ordersDeps := []string{PGOrdersA, PGOrdersB, KafkaBroker, "catalog-1", "catalog-2"}
 	return []Component{
+		// The console depends on nothing: it starts first, answers while the
+		// rest comes up (or Jaeger still builds), and shows each part down
+		// until it is up.
+		{Name: Console, Kind: Service, Binary: "console", Ports: []Port{{"http", "CONSOLE_PORT", 3000}}},
 		{Name: PGCatalogPrimary, Kind: Postgres, Ports: []Port{{"pg", "PG_CATALOG_PRIMARY_PORT", 5433}}},
 		{Name: PGCatalogReplica, Kind: Postgres, Ports: []Port{{"pg", "PG_CATALOG_REPLICA_PORT", 5434}}, DependsOn: []string{PGCatalogPrimary}},
 		{Name: PGOrdersA, Kind: Postgres, Ports: []Port{{"pg", "PG_ORDERS_A_PORT", 5435}}},

@@ -7,6 +7,7 @@ package stackcontrol
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,21 +35,51 @@ type Options struct {
 }
 
 // Send asks the supervisor of the stack in stateDir to do action (stop,
-// kill, start, scale-out, scale-in) to name (a component, or for scaling a
+// kill, start, scale-out, scale-in, pause-replay, resume-replay) to name (a component, or for scaling a
 // service such as "catalog"). env (K=V) goes on top of a service's usual
 // environment, for that start only. It returns the supervisor's answer.
 func Send(ctx context.Context, stateDir, action, name string, env ...string) (string, error) {
 	return Do(ctx, stateDir, action, name, Options{Env: env})
 }
 
-// Do is Send with every option of a start.
-func Do(ctx context.Context, stateDir, action, name string, o Options) (string, error) {
+// client talks HTTP to the supervisor over its unix socket.
+func client(stateDir string) *http.Client {
 	sock := Socket(stateDir)
-	client := &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		},
 	}}
+}
+
+// Running reports, for every component the supervisor has started (the
+// topology's and the clones scale-out added), whether its process runs.
+func Running(ctx context.Context, stateDir string) (map[string]bool, error) {
+	c := client(stateDir)
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://stackctl/components", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("no stack supervisor answers on %s: %w", Socket(stateDir), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("stack supervisor: %s", resp.Status)
+	}
+	out := map[string]bool{}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("stack supervisor: %w", err)
+	}
+	return out, nil
+}
+
+// Do is Send with every option of a start.
+func Do(ctx context.Context, stateDir, action, name string, o Options) (string, error) {
+	sock := Socket(stateDir)
+	client := client(stateDir)
 	defer client.CloseIdleConnections()
 	u := "http://stackctl/components/" + url.PathEscape(name) + "/" + url.PathEscape(action)
 	q := url.Values{}

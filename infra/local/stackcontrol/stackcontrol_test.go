@@ -68,3 +68,20 @@ func TestSendWithoutASupervisorSaysWhereItLooked(t *testing.T) {
 		t.Fatalf("err = %v, want it to name %s", err, Socket(dir))
 	}
 }
+
+func TestRunningReadsWhichComponentsRun(t *testing.T) {
+	dir := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/components" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(`{"catalog-1":true,"catalog-2":false,"catalog-3":true}`))
+	})
+	got, err := Running(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got["catalog-1"] || got["catalog-2"] || !got["catalog-3"] || len(got) != 3 {
+		t.Errorf("running = %v", got)
+	}
+}

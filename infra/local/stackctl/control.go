@@ -63,6 +63,8 @@ func (s *supervisor) serveControl(ctx context.Context, a artifacts) error {
 			err = s.stopOne(name, true)
 		case "start":
 			err = s.startOne(r.Context(), c, a, opts)
+		case "pause-replay", "resume-replay":
+			err = s.replay(r.Context(), c, action == "pause-replay")
 		default:
 			http.Error(w, "unknown action "+action, http.StatusNotFound)
 			return
@@ -119,6 +121,24 @@ func (s *supervisor) stopOne(name string, kill bool) error {
 	}
 	s.env.say("stopping %s, on request", name)
 	return p.stop(30 * time.Second)
+}
+
+// replay pauses or resumes WAL replay on the catalog replica: the replica
+// stays up and answers reads, but its lag grows until replay resumes, which
+// is how the read path's lag bound and read-your-writes are shown on demand.
+func (s *supervisor) replay(ctx context.Context, c topology.Component, pause bool) error {
+	if c.Name != topology.PGCatalogReplica {
+		return fmt.Errorf("%s is not a replica; replay is paused on %s", c.Name, topology.PGCatalogReplica)
+	}
+	if !s.running(c.Name) {
+		return fmt.Errorf("%s is not running", c.Name)
+	}
+	stmt := "SELECT pg_wal_replay_resume()"
+	if pause {
+		stmt = "SELECT pg_wal_replay_pause()"
+	}
+	s.env.say("%s on %s, on request", stmt, c.Name)
+	return s.env.sql(ctx, c.Name, "postgres", stmt)
 }
 
 // startOverrides reads what a control request changes for one start:

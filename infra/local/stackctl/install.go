@@ -38,7 +38,8 @@ func (e *environment) install(ctx context.Context) error {
 var aptLockTimeout = []string{"-o", "DPkg::Lock::Timeout=600"}
 
 // installDebianPackages installs PostgreSQL 15, memcached, a JDK and
-// Prometheus with apt-get when their programs are absent.
+// Prometheus with apt-get when their programs are absent; the test profile
+// adds Chromium, the headless browser the console's tests drive.
 func (e *environment) installDebianPackages(ctx context.Context) error {
 	want := []struct{ file, pkg string }{
 		{filepath.Join(pgBin, "postgres"), "postgresql-15"},
@@ -47,6 +48,9 @@ func (e *environment) installDebianPackages(ctx context.Context) error {
 		{"java", "openjdk-17-jre-headless"},
 		{"mvn", "maven"},
 		{prometheusBin, "prometheus"}, // with promtool, which the rule tests run
+	}
+	if e.profile == "test" {
+		want = append(want, struct{ file, pkg string }{"/usr/bin/chromium", "chromium"})
 	}
 	var missing []string
 	for _, w := range want {

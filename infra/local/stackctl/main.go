@@ -51,6 +51,8 @@ commands:
   scale-out catalog|orders [--env K=V ...] [--cpus N]   start one more clone and
                register it with the gateway
   scale-in catalog|orders    drain, remove and stop the newest extra clone
+  pause-replay pg-catalog-replica    pause WAL replay on the replica (its lag grows)
+  resume-replay pg-catalog-replica   resume it
   trace ID     print a trace from Jaeger as a waterfall (--json for JSON)`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -105,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return env.clean()
 	case "status":
 		return env.status()
-	case "stop", "kill", "start", "scale-out", "scale-in":
+	case "stop", "kill", "start", "scale-out", "scale-in", "pause-replay", "resume-replay":
 		if len(positional) != 1 {
 			return fmt.Errorf("usage: stackctl %s NAME [--profile ...]", cmd)
 		}

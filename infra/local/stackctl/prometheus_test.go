@@ -33,6 +33,7 @@ func TestScrapeTargetsCoverEveryProcessWithMetrics(t *testing.T) {
 		"gateway":    "gateway 127.0.0.1:9180", // the admin port: the public one serves /api/* only
 		"jaeger":     "jaeger 127.0.0.1:8988",
 		"prometheus": "prometheus 127.0.0.1:9190",
+		"console":    "console 127.0.0.1:3100",
 	}
 	for instance, w := range want {
 		if got[instance] != w {

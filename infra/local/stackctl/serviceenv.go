@@ -31,6 +31,14 @@ func (e *environment) serviceEnv(c topology.Component) []string {
 		}
 		set["KAFKA_BROKERS"] = strings.Join(ep.KafkaBrokers, ",")
 		set["CATALOG_URLS"] = strings.Join(ep.CatalogURLs, ",")
+	case "console":
+		set["GATEWAY_URL"] = ep.GatewayURL
+		set["GATEWAY_ADMIN_URL"] = ep.GatewayAdminURL
+		set["JAEGER_QUERY_URL"] = ep.JaegerQueryURL
+		set["STACK_MANIFEST"] = e.manifestPath()
+		// The control socket is what Break it sends its actions to.
+		set["STACK_STATE_DIR"] = e.stateDir
+		set["PROMETHEUS_URL"] = ep.PrometheusURL
 	case "gateway":
 		delete(set, "HTTP_ADDR")
 		set["GATEWAY_ADDR"] = e.stack.Addr(c.Name, "http")
@@ -62,6 +70,7 @@ func (e *environment) endpoints() topology.Endpoints {
 		return out
 	}
 	ep := topology.Endpoints{
+		ConsoleURL:        "http://" + s.Addr(topology.Console, "http"),
 		GatewayURL:        "http://" + s.Addr(topology.Gateway, "http"),
 		GatewayAdminURL:   "http://" + s.Addr(topology.Gateway, "admin"),
 		CatalogURLs:       urls("catalog"),

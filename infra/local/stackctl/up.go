@@ -482,9 +482,12 @@ func (e *environment) printTable() error {
 			note = "metrics and recording rules; its UI at /, targets at /classic/targets"
 		default:
 			addr = "http://" + e.stack.Addr(c.Name, "http")
-			if c.Name == topology.Gateway {
+			switch c.Name {
+			case topology.Gateway:
 				note = "public API; admin " + ep.GatewayAdminURL + "/admin/backends"
-			} else {
+			case topology.Console:
+				note = "open this in a browser: overview, concepts, break it, shop, traces"
+			default:
 				note = "/healthz /readyz /metrics"
 			}
 		}
@@ -495,7 +498,8 @@ func (e *environment) printTable() error {
 		fmt.Fprintf(w, "%s\t\t%s\tadded by scale-out\n", name, quotaOf(extras[name]))
 	}
 	fmt.Fprintln(w, "\nCPUS is the CPU quota the kernel enforces on each process, in cores, read back from its cgroup.")
-	fmt.Fprintf(w, "\ntry:  curl -i %s/api/products\n", ep.GatewayURL)
+	fmt.Fprintf(w, "\nopen: %s\n", ep.ConsoleURL)
+	fmt.Fprintf(w, "try:  curl -i %s/api/products\n", ep.GatewayURL)
 	fmt.Fprintf(w, "      curl -s %s/api/services\n\n", ep.JaegerQueryURL)
 	return w.Flush()
 }

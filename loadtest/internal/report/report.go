@@ -48,7 +48,7 @@ type Machine struct {
 // Trace is one slow request's trace.
 type Trace struct {
 	TraceID   string           `json:"trace_id"`
-	Link      string           `json:"link"` // Jaeger query API
+	Link      string           `json:"link"` // the console's trace page, else Jaeger's query API
 	Waterfall string           `json:"waterfall,omitempty"`
 	Error     string           `json:"error,omitempty"`
 	trace     *traceview.Trace // for the HTML bars
@@ -101,6 +101,18 @@ func (r *Report) FetchTraces(ctx context.Context, jaegerURL string, n int) {
 			time.Sleep(500 * time.Millisecond) // the batch exporter has not sent it yet
 		}
 		r.Traces = append(r.Traces, t)
+	}
+}
+
+// LinkTraces points each slow request's trace link at the console's trace
+// page (consoleURL/traces/{id}), a waterfall in the browser, instead of
+// Jaeger's JSON; an empty consoleURL keeps the Jaeger links.
+func (r *Report) LinkTraces(consoleURL string) {
+	if consoleURL == "" {
+		return
+	}
+	for i := range r.Traces {
+		r.Traces[i].Link = strings.TrimRight(consoleURL, "/") + "/traces/" + r.Traces[i].TraceID
 	}
 }
 

@@ -230,3 +230,15 @@ func typeMatches(types any, doc any) bool {
 	}
 	return slices.Contains(want, got)
 }
+
+func TestSlowRequestLinksOpenTheConsolesTracePage(t *testing.T) {
+	rep := &Report{Traces: []Trace{{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", Link: "http://127.0.0.1:16686/api/traces/4bf92f3577b34da6a3ce929d0e0e4736"}}}
+	rep.LinkTraces("")
+	if got := rep.Traces[0].Link; got != "http://127.0.0.1:16686/api/traces/4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("without a console the link changed to %s", got)
+	}
+	rep.LinkTraces("http://127.0.0.1:3000/")
+	if got, want := rep.Traces[0].Link, "http://127.0.0.1:3000/traces/4bf92f3577b34da6a3ce929d0e0e4736"; got != want {
+		t.Errorf("link = %s, want %s", got, want)
+	}
+}
