@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 STATE_DIR := $(or $(SCALESHOP_STATE_DIR),$(CURDIR)/.state)
 STACKCTL := $(STATE_DIR)/bin/stackctl
-GO_TEST_FLAGS ?= -race -count=1
+GO_TEST_FLAGS ?= -race -count=1 -timeout 30m
 # staticcheck, pinned so every machine checks alike: 0.8.2 (2026.2.2) is the
 # release that supports Go 1.26. Installed into .state on first use.
 STATICCHECK_VERSION := v0.8.2
