@@ -68,7 +68,7 @@ func eventText(s sdktrace.ReadOnlySpan) string {
 	var b strings.Builder
 	for _, e := range s.Events() {
 		for _, a := range e.Attributes {
-			b.WriteString(a.Value.Emit())
+			b.WriteString(a.Value.String())
 		}
 	}
 	return b.String()
