@@ -184,7 +184,12 @@ func readFacts(t *testing.T) *facts {
 		scenarios:    map[string]bool{},
 		ports:        map[int]bool{},
 	}
-	for _, src := range []string{"loadtest/internal/experiment/list.go", "loadtest/internal/experiment/ryw.go"} {
+	srcs, _ := filepath.Glob(filepath.Join(root, "loadtest", "internal", "experiment", "*.go"))
+	for _, src := range srcs {
+		if strings.HasSuffix(src, "_test.go") {
+			continue
+		}
+		src, _ = filepath.Rel(root, src)
 		for name := range matches(read(src), `Name:\s+"([a-z-]+)",\s+Concept:`) {
 			f.experiments[name] = true
 		}

@@ -9,10 +9,10 @@ import (
 	"github.com/scaleshop/scaleshop/infra/cpuquota"
 )
 
-// registerCPUQuota exports the CPU quota the kernel enforces on this
+// RegisterCPUQuota exports the CPU quota the kernel enforces on this
 // process and logs it beside the GOMAXPROCS the runtime uses, so a reader
 // of any clone's log or /metrics sees how big a machine it is.
-func registerCPUQuota(reg prometheus.Registerer, logger *slog.Logger) {
+func RegisterCPUQuota(reg prometheus.Registerer, logger *slog.Logger) {
 	q, err := cpuquota.Of(0)
 	if err != nil {
 		logger.Warn("cannot read this process's CPU quota; process_cpu_quota_cores shows 0", "err", err)

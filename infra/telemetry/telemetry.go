@@ -97,7 +97,7 @@ func Setup(ctx context.Context, cfg Config, logOut io.Writer) (*Telemetry, error
 		sampled.Set(cfg.SampleRatio)
 	}
 	reg.MustRegister(sampled)
-	registerCPUQuota(reg, logger)
+	RegisterCPUQuota(reg, logger)
 	opts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),

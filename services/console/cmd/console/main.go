@@ -19,6 +19,7 @@ import (
 	"github.com/scaleshop/scaleshop/infra/config"
 	"github.com/scaleshop/scaleshop/infra/httpserver"
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
+	"github.com/scaleshop/scaleshop/infra/telemetry"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/services/console/internal/overview"
 	"github.com/scaleshop/scaleshop/services/console/internal/sources"
@@ -117,6 +118,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	telemetry.RegisterCPUQuota(reg, log) // every process says how big a machine it runs on
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", console.Handler())

@@ -62,7 +62,7 @@ func All() []Concept {
 				{Label: "healthy catalog members", Query: `pool:gateway_member_healthy:sum{pool="catalog"}`, Unit: Count},
 			},
 			Code:     []string{"infra/topology/topology.go", "infra/local/stackctl/scale.go"},
-			Commands: []string{"go run ./loadtest experiment clones", "stackctl scale-out catalog"},
+			Commands: []string{"go run ./loadtest experiment clones", ".state/bin/stackctl scale-out catalog"},
 		},
 		{
 			ID: "caching", Title: "Caching",
@@ -98,7 +98,7 @@ func All() []Concept {
 				{Label: "replica lag (WAL)", Query: `job:catalog_replica_lag_bytes:max`, Unit: Bytes},
 			},
 			Code:     []string{"services/catalog/internal/catalogdb/readpath.go", "infra/local/stackctl/postgres.go"},
-			Commands: []string{"go run ./loadtest experiment read-your-writes", "stackctl pause-replay pg-catalog-replica"},
+			Commands: []string{"go run ./loadtest experiment read-your-writes", ".state/bin/stackctl pause-replay pg-catalog-replica"},
 		},
 		{
 			ID: "database-partitioning", Title: "Database partitioning",
@@ -121,7 +121,7 @@ func All() []Concept {
 				{Label: "worker share of messages", Query: `instance:orders_worker_messages:share10s`, Unit: Ratio, By: "instance"},
 			},
 			Code:     []string{"services/catalog/cmd/catalog/main.go", "services/orders/cmd/orders/main.go", "services/orders/cmd/worker/main.go"},
-			Commands: []string{"SCALESHOP_STACK=$PWD/.state/dev/stack.json go test ./services/orders/drills -run TestDrillWorkerKilledMidStream", "stackctl kill catalog-2"},
+			Commands: []string{"SCALESHOP_STACK=$PWD/.state/dev/stack.json go test ./services/orders/drills -run TestDrillWorkerKilledMidStream", ".state/bin/stackctl kill catalog-2"},
 		},
 		{
 			ID: "rdbms-nosql", Title: "Databases: RDBMS and NoSQL",
@@ -155,7 +155,7 @@ func All() []Concept {
 				{Label: "accept to final, p99", Query: `max(job:orders_accept_to_final_seconds:p99_10s)`, Unit: Seconds},
 			},
 			Code:     []string{"services/orders/internal/ordersdb/store.go", "services/orders/internal/relay/relay.go", "services/orders/internal/worker/worker.go", "services/orders/internal/relay/backlog.go"},
-			Commands: []string{"SCALESHOP_STACK=$PWD/.state/dev/stack.json go test ./services/orders/drills -run TestDrillKafkaDownFor30s", "stackctl stop kafka"},
+			Commands: []string{"SCALESHOP_STACK=$PWD/.state/dev/stack.json go test ./services/orders/drills -run TestDrillKafkaDownFor30s", ".state/bin/stackctl stop kafka"},
 		},
 		{
 			ID: "performance-scalability", Title: "Performance vs scalability",
@@ -176,7 +176,7 @@ func All() []Concept {
 				{Label: "gateway requests", Query: `sum(rate(gateway_requests_total[10s]))`, Unit: PerSecond},
 				{Label: "p99 at the gateway", Query: `max(pool:gateway_request_duration_seconds:p99_10s)`, Unit: Seconds},
 			},
-			Code:     []string{"loadtest/internal/engine", "loadtest/internal/experiment/list.go"},
+			Code:     []string{"loadtest/engine", "loadtest/internal/experiment/list.go"},
 			Commands: []string{"go run ./loadtest experiment knee"},
 		},
 		{
@@ -188,7 +188,7 @@ func All() []Concept {
 				{Label: "catalog 5xx", Query: `sum(instance:http_server_errors:rate10s{job="catalog"})`, Unit: PerSecond},
 			},
 			Code:     []string{"services/catalog/internal/catalogdb/readpath.go"},
-			Commands: []string{"go run ./loadtest experiment primary-down", "stackctl stop pg-catalog-primary"},
+			Commands: []string{"go run ./loadtest experiment primary-down", ".state/bin/stackctl stop pg-catalog-primary"},
 		},
 	}
 }

@@ -6,6 +6,7 @@ package ordersdb
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -315,15 +316,16 @@ func (s *Store) Finalize(ctx context.Context, o *orders.Order) (bool, error) {
 // OldestPending reports when the shard's oldest pending order was accepted
 // (ok false when none is pending). A partial index keeps it one row read.
 func (s *Store) OldestPending(ctx context.Context, shard int) (time.Time, bool, error) {
-	var oldest *time.Time
+	// min() of no rows is NULL: a shard with nothing pending.
+	var oldest sql.NullTime
 	if err := s.shards.DB(shard).WithContext(ctx).Raw(`SELECT min(created_at) FROM orders WHERE status = 'pending'`).
-		Scan(&oldest).Error; err != nil {
+		Row().Scan(&oldest); err != nil {
 		return time.Time{}, false, fmt.Errorf("oldest pending order of shard %d: %w", shard, pgdb.Translate(err))
 	}
-	if oldest == nil {
+	if !oldest.Valid {
 		return time.Time{}, false, nil
 	}
-	return oldest.UTC(), true, nil
+	return oldest.Time.UTC(), true, nil
 }
 
 // StuckPending lists, oldest first, the orders of every shard still pending
