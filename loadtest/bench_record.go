@@ -172,25 +172,12 @@ func summaryValue(m experiment.Metric, r experiment.Row) (string, string) {
 // replaceSummary puts the summary block at the top of the doc, after its
 // first paragraph, or rewrites it where it is.
 func replaceSummary(path, block string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	text := string(old)
-	if text == "" {
-		text = "# Benchmarks\n"
-	}
-	i, j := strings.Index(text, summaryBegin), strings.Index(text, summaryEnd)
-	switch {
-	case i >= 0 && j > i:
-		text = text[:i] + block + strings.TrimPrefix(text[j+len(summaryEnd):], "\n")
-	default:
+	return rewriteBlock(path, summaryBegin, summaryEnd, block, func(text string) string {
 		// After the title and the intro paragraph.
 		at := strings.Index(text, "\n## ")
 		if at < 0 {
 			at = len(text)
 		}
-		text = text[:at+1] + block + "\n" + text[at+1:]
-	}
-	return os.WriteFile(path, []byte(text), 0o644)
+		return text[:at+1] + block + "\n" + text[at+1:]
+	})
 }

@@ -333,6 +333,16 @@ func scaleNote(f float64) string {
 
 // replaceBlock rewrites the generated block of path, or appends one.
 func replaceBlock(path, block string) error {
+	return rewriteBlock(path, benchBegin, benchEnd, block, func(text string) string {
+		return strings.TrimRight(text, "\n") + "\n\n" + block
+	})
+}
+
+// rewriteBlock replaces what lies between begin and end in path with block
+// (which carries both markers), or, in a doc without them, writes what
+// insert makes of the doc. Every generated part of docs/benchmarks.md goes
+// through it, so the doc's hand-written text around them is kept alike.
+func rewriteBlock(path, begin, end, block string, insert func(text string) string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
@@ -341,12 +351,11 @@ func replaceBlock(path, block string) error {
 	if text == "" {
 		text = "# Benchmarks\n"
 	}
-	i, j := strings.Index(text, benchBegin), strings.Index(text, benchEnd)
-	switch {
-	case i >= 0 && j > i:
-		text = text[:i] + block + strings.TrimPrefix(text[j+len(benchEnd):], "\n")
-	default:
-		text = strings.TrimRight(text, "\n") + "\n\n" + block
+	i, j := strings.Index(text, begin), strings.Index(text, end)
+	if i >= 0 && j > i {
+		text = text[:i] + block + strings.TrimPrefix(text[j+len(end):], "\n")
+	} else {
+		text = insert(text)
 	}
 	return os.WriteFile(path, []byte(text), 0o644)
 }
