@@ -176,9 +176,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	httpserver.MountHealth(r, tel.Registry, 2*time.Second,
 		httpserver.Check{Name: "database", Check: db.Ready})
 	httpapi.New(store, httpapi.Config{MaxAge: cfg.httpMaxAge}, log, tel.Registry).Mount(r)
+	handler, err := httpapi.Compress(r)
+	if err != nil {
+		return err
+	}
 
 	g.Go(func() error { return db.Run(gctx) })
-	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, r), 10*time.Second) })
+	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, handler), 10*time.Second) })
 	g.Go(func() error { return httpserver.ServeProfiler(gctx, cfg.pprofAddr, log) })
 	log.Info("listening", "addr", cfg.addr, "cache", cfg.cacheEnabled)
 	if err := g.Wait(); err != nil {

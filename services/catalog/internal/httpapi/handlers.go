@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
+	"github.com/klauspost/compress/gzhttp"
 
 	"github.com/scaleshop/scaleshop/infra/httpserver"
 	"github.com/scaleshop/scaleshop/infra/identity"
@@ -107,7 +108,11 @@ func (a *API) serveRead(c *gin.Context, e catalog.Encoded, src catalog.Source, o
 	h := c.Writer.Header()
 	h["Etag"] = []string{e.ETag}
 	h[HeaderServedFrom] = []string{string(src)}
-	h["Vary"] = varyToken
+	// Added to, not set: Compress has already said it varies by encoding.
+	h["Vary"] = append(h["Vary"], HeaderToken)
+	if !strings.HasPrefix(e.ETag, "W/") {
+		h[gzhttp.HeaderNoCompression] = noCompression
+	}
 	if o.After > 0 {
 		// The client wants at least this fresh: no shared cache should answer.
 		h["Cache-Control"] = noCache
@@ -122,10 +127,7 @@ func (a *API) serveRead(c *gin.Context, e catalog.Encoded, src catalog.Source, o
 }
 
 // Header values shared by every read (never modified after start).
-var (
-	varyToken = []string{HeaderToken}
-	noCache   = []string{"no-cache"}
-)
+var noCache = []string{"no-cache"}
 
 // jsonType is what gin's c.JSON sends, so an encoded body reads the same.
 const jsonType = "application/json; charset=utf-8"

@@ -50,6 +50,10 @@ func NewTransport(maxPerHost int) http.RoundTripper {
 	t.MaxIdleConns = 4 * maxPerHost
 	t.MaxIdleConnsPerHost = maxPerHost
 	t.IdleConnTimeout = 90 * time.Second
+	// The catalog gzips large bodies for clients that accept it; between
+	// two processes on one network that would spend CPU on both ends to
+	// save bytes nobody pays for.
+	t.DisableCompression = true
 	return otelhttp.NewTransport(t, otelhttp.WithTracerProvider(otel.GetTracerProvider())) // else a tracer lookup per request
 }
 
