@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -186,12 +187,11 @@ func (s *stack) clusters(t *testing.T) map[string]cnpgCluster {
 }
 
 // goBinaries are the Go binaries of the native topology, each one
-// Deployment. The console is not among them yet: its Break it page drives
-// the native supervisor, which a cluster does not have (docs/kubernetes.md).
+// Deployment.
 func goBinaries() []string {
 	var out []string
 	for _, c := range topology.Native() {
-		if c.Kind == topology.Service && c.Name != topology.Console && !slices.Contains(out, c.Binary) {
+		if c.Kind == topology.Service && !slices.Contains(out, c.Binary) {
 			out = append(out, c.Binary)
 		}
 	}
@@ -277,23 +277,30 @@ func TestGoServicesMatchTheTopology(t *testing.T) {
 				if pod.Metadata.Labels["app.kubernetes.io/name"] != binary || w.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != binary {
 					t.Errorf("%s: pods and selector must carry app.kubernetes.io/name=%s", binary, binary)
 				}
-				if binary == topology.Gateway {
-					// Its /metrics is on the loopback admin port alone.
-					if _, ok := pod.Metadata.Annotations["prometheus.io/scrape"]; ok {
-						t.Errorf("gateway pods ask to be scraped, but the gateway serves /metrics on its loopback admin port only")
-					}
-				} else if pod.Metadata.Annotations["prometheus.io/scrape"] != "true" || pod.Metadata.Annotations["prometheus.io/port"] != strconv.Itoa(port) ||
-					pod.Metadata.Annotations["prometheus.io/path"] != "/metrics" {
-					t.Errorf("%s: Prometheus annotations must point at :%d/metrics, got %v", binary, port, pod.Metadata.Annotations)
-				}
 				main := pod.Spec.Containers[0]
+				env := s.env(t, main)
+				// Where Prometheus scrapes it: natively the gateway's
+				// /metrics is on its loopback admin port; here on its
+				// read-only observe port, which the pods can reach.
+				metricsPort, wantPorts := port, []string{"http " + strconv.Itoa(port)}
+				if binary == topology.Gateway {
+					metricsPort = observePort(t, env)
+					wantPorts = append(wantPorts, "observe "+strconv.Itoa(metricsPort))
+				}
+				if pod.Metadata.Annotations["prometheus.io/scrape"] != "true" || pod.Metadata.Annotations["prometheus.io/port"] != strconv.Itoa(metricsPort) ||
+					pod.Metadata.Annotations["prometheus.io/path"] != "/metrics" {
+					t.Errorf("%s: Prometheus annotations must point at :%d/metrics, got %v", binary, metricsPort, pod.Metadata.Annotations)
+				}
 				if !strings.HasPrefix(main.Image, "scaleshop/"+binary+":") {
 					t.Errorf("%s runs image %q, want scaleshop/%s:<tag> (infra/docker/Dockerfile with BINARY=%s)", binary, main.Image, binary, binary)
 				}
-				if len(main.Ports) != 1 || main.Ports[0].Name != "http" || main.Ports[0].ContainerPort != port {
-					t.Errorf("%s exposes %+v, want only http %d (%s of %s)", binary, main.Ports, port, clone.Ports[0].Env, clone.Name)
+				var ports []string
+				for _, p := range main.Ports {
+					ports = append(ports, p.Name+" "+strconv.Itoa(p.ContainerPort))
 				}
-				env := s.env(t, main)
+				if !slices.Equal(ports, wantPorts) {
+					t.Errorf("%s exposes %v, want %v (%s of %s)", binary, ports, wantPorts, clone.Ports[0].Env, clone.Name)
+				}
 				listen := env["HTTP_ADDR"]
 				if binary == topology.Gateway {
 					listen = env["GATEWAY_ADDR"]
@@ -302,6 +309,9 @@ func TestGoServicesMatchTheTopology(t *testing.T) {
 					t.Errorf("%s listens on %q, want 0.0.0.0:%d", binary, listen, port)
 				}
 				for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+					if binary == topology.Console {
+						continue // it exports no spans: its cmd runs no telemetry.Setup
+					}
 					if got := s.env(t, c)["OTEL_EXPORTER_OTLP_ENDPOINT"]; got != "http://jaeger:"+strconv.Itoa(nativePort(t, topology.JaegerAllInOne, "otlp-grpc")) {
 						t.Errorf("%s/%s exports spans to %q, want the jaeger Service's OTLP gRPC port", binary, c.Name, got)
 					}
@@ -310,6 +320,20 @@ func TestGoServicesMatchTheTopology(t *testing.T) {
 			}
 		})
 	}
+}
+
+// observePort is the gateway's read-only observe port, from its
+// GATEWAY_OBSERVE_ADDR: it must listen on the pod's address (the console
+// and Prometheus are other pods) and differ from the admin port.
+func observePort(t *testing.T, gatewayEnv map[string]string) int {
+	t.Helper()
+	addr := gatewayEnv["GATEWAY_OBSERVE_ADDR"]
+	host, port, err := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	if err != nil || host != "0.0.0.0" || n == 0 || n == nativePort(t, topology.Gateway, "admin") {
+		t.Fatalf("GATEWAY_OBSERVE_ADDR = %q, want 0.0.0.0:<a port other than the admin port>", addr)
+	}
+	return n
 }
 
 func checkProbes(t *testing.T, binary string, c container, port int) {

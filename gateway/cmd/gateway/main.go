@@ -1,7 +1,8 @@
 // Command gateway is the public entry point: it load-balances /api/products*
 // over the catalog clones and /api/orders* over the orders clones, verifies
 // tokens, limits rates, retries safely, and serves an admin API on a
-// loopback-only port.
+// loopback-only port (and, when asked, its read-only part and the metrics
+// on an observe port).
 package main
 
 import (
@@ -85,7 +86,13 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	g.Go(func() error { limiter.Sweep(gctx, time.Minute); return nil })
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.addr, publicMux), 10*time.Second) })
 	g.Go(func() error { return httpserver.Serve(gctx, httpserver.Server(cfg.adminAddr, adminMux), 2*time.Second) })
-	log.Info("listening", "addr", cfg.addr, "admin", cfg.adminAddr, "dev_mode", cfg.devMode)
+	if cfg.observeAddr != "" {
+		observeMux := observeRoutes(pools, metrics)
+		g.Go(func() error {
+			return httpserver.Serve(gctx, httpserver.Server(cfg.observeAddr, observeMux), 2*time.Second)
+		})
+	}
+	log.Info("listening", "addr", cfg.addr, "admin", cfg.adminAddr, "observe", cfg.observeAddr, "dev_mode", cfg.devMode)
 	return g.Wait()
 }
 

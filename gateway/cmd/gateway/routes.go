@@ -72,6 +72,17 @@ func adminRoutes(pools []*balancer.Pool, metrics http.Handler) http.Handler {
 	return mux
 }
 
+// observeRoutes is the optional observe port (GATEWAY_OBSERVE_ADDR): what
+// a console and a Prometheus in other pods read, and nothing that changes
+// the pools or shows the process's memory. It may listen off loopback; a
+// NetworkPolicy decides who reaches it (infra/k8s).
+func observeRoutes(pools []*balancer.Pool, metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	admin.ReadRoutes(mux, pools)
+	mux.Handle("GET /metrics", metrics)
+	return mux
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

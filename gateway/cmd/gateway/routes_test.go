@@ -58,9 +58,9 @@ func adminToken(t *testing.T) string {
 }
 
 type ports struct {
-	public, admin http.Handler
-	api           *proxy.Handler
-	backend       *recordingBackend
+	public, admin, observe http.Handler
+	api                    *proxy.Handler
+	backend                *recordingBackend
 }
 
 func testPorts(t *testing.T) ports {
@@ -91,8 +91,9 @@ func testPorts(t *testing.T) ports {
 		Log:            slog.New(slog.DiscardHandler),
 		Registry:       reg,
 	})
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return ports{
-		public: publicRoutes(pools, api), admin: adminRoutes(pools, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+		public: publicRoutes(pools, api), admin: adminRoutes(pools, metrics), observe: observeRoutes(pools, metrics),
 		api: api, backend: backend,
 	}
 }
@@ -167,5 +168,36 @@ func TestAdminPortServesMetricsAndProfiles(t *testing.T) {
 	}
 	if w := get(adminPort, "/admin/backends"); w.Code != http.StatusOK {
 		t.Errorf("admin /admin/backends: %d, want 200", w.Code)
+	}
+}
+
+// TestObservePortOnlyReads: the observe port may face the pod network
+// (infra/k8s), so it serves the pools and the metrics, and none of the
+// admin API's changes nor the profiles.
+func TestObservePortOnlyReads(t *testing.T) {
+	p := testPorts(t)
+	member := p.backend.Listener.Addr().String()
+	if w := get(p.observe, "/metrics"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), member) {
+		t.Errorf("observe /metrics: %d, want 200 with the members: %.300s", w.Code, w.Body)
+	}
+	if w := get(p.observe, "/admin/backends"); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), member) {
+		t.Errorf("observe /admin/backends: %d, want 200 with the members: %.300s", w.Code, w.Body)
+	}
+	if w := get(p.observe, "/debug/pprof/"); w.Code != http.StatusNotFound {
+		t.Errorf("observe /debug/pprof/: %d, want 404", w.Code)
+	}
+	for _, r := range []*http.Request{
+		httptest.NewRequest(http.MethodPost, "/admin/pools/catalog/members", strings.NewReader(`{"url":"http://10.0.0.9:8081"}`)),
+		httptest.NewRequest(http.MethodPost, "/admin/pools/catalog/members/drain", strings.NewReader(`{"url":"http://`+member+`"}`)),
+		httptest.NewRequest(http.MethodDelete, "/admin/pools/catalog/members?url=http://"+member, nil),
+	} {
+		w := httptest.NewRecorder()
+		p.observe.ServeHTTP(w, r)
+		if w.Code < 400 {
+			t.Errorf("observe %s %s: %d, want it refused", r.Method, r.URL, w.Code)
+		}
+	}
+	if w := get(p.observe, "/admin/backends"); !strings.Contains(w.Body.String(), member) || strings.Contains(w.Body.String(), "10.0.0.9") || strings.Contains(w.Body.String(), `"draining": true`) {
+		t.Errorf("a request to the observe port changed the pool: %.500s", w.Body)
 	}
 }

@@ -12,6 +12,9 @@ import (
 
 type settings struct {
 	addr, adminAddr string
+	// observeAddr serves the admin API's read-only part and /metrics; ""
+	// (the native default) serves no observe port.
+	observeAddr     string
 	catalog, orders []string
 	devMode         bool
 	signingKey      string
@@ -37,6 +40,9 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	s := settings{
 		addr:      env.String("GATEWAY_ADDR", "127.0.0.1:8080"),
 		adminAddr: env.String("GATEWAY_ADMIN_ADDR", "127.0.0.1:9080"),
+		// Read-only, so it may face the network: on Kubernetes the console
+		// and Prometheus read it from their own pods.
+		observeAddr: env.String("GATEWAY_OBSERVE_ADDR", ""),
 		// Members: http://host:port, or dns+http://name:port for a name
 		// re-resolved periodically (docker compose --scale).
 		catalog:     env.List("CATALOG_URLS", []string{"http://127.0.0.1:8081", "http://127.0.0.1:8082"}),

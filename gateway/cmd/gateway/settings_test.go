@@ -20,6 +20,7 @@ func TestSettings(t *testing.T) {
 		{"production with a real key", map[string]string{"SCALESHOP_MODE": "production", "JWT_SIGNING_KEY": strings.Repeat("k", 32)}, "", false},
 		{"admin off loopback", map[string]string{"GATEWAY_ADMIN_ADDR": "0.0.0.0:9080"}, "loopback only", true},
 		{"admin on ::1", map[string]string{"GATEWAY_ADMIN_ADDR": "[::1]:9080"}, "", true},
+		{"observe off loopback", map[string]string{"GATEWAY_OBSERVE_ADDR": "0.0.0.0:9081"}, "", true},
 		{"unknown policy", map[string]string{"GATEWAY_CATALOG_POLICY": "random"}, "unknown balancing policy", true},
 		{"retry budget above 1", map[string]string{"GATEWAY_RETRY_BUDGET": "1.5"}, "GATEWAY_RETRY_BUDGET", true},
 	} {

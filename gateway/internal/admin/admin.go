@@ -1,5 +1,7 @@
 // Package admin is the gateway's operator API, served on a loopback-only
 // port: see the pools, and add, drain and remove members at runtime.
+// ReadRoutes is its read-only part, which the optional observe port serves
+// off loopback too (to a console and a Prometheus in other pods).
 //
 //	GET    /admin/backends                             every pool, member, health, in-flight, latency
 //	POST   /admin/pools/{pool}/members        {"url"}  add a member (201)
@@ -44,13 +46,7 @@ func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeError func(http.Res
 		return in.URL, true
 	}
 
-	mux.HandleFunc("GET /admin/backends", func(w http.ResponseWriter, _ *http.Request) {
-		out := map[string]balancer.PoolStatus{}
-		for _, p := range pools {
-			out[p.Name] = p.Status()
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"pools": out})
-	})
+	ReadRoutes(mux, pools)
 	// withMember runs change on the pool and member a POST names, then
 	// answers with the pool's new status.
 	withMember := func(status int, change func(p *balancer.Pool, raw string) error) http.HandlerFunc {
@@ -88,6 +84,19 @@ func Routes(mux *http.ServeMux, pools []*balancer.Pool, writeError func(http.Res
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// ReadRoutes mounts the admin API's one read-only route, GET
+// /admin/backends: it changes nothing, so it may be served where the
+// mutating routes must not be.
+func ReadRoutes(mux *http.ServeMux, pools []*balancer.Pool) {
+	mux.HandleFunc("GET /admin/backends", func(w http.ResponseWriter, _ *http.Request) {
+		out := map[string]balancer.PoolStatus{}
+		for _, p := range pools {
+			out[p.Name] = p.Status()
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"pools": out})
 	})
 }
 

@@ -36,6 +36,7 @@ type settings struct {
 	jaegerURL     string
 	jaegerUIURL   string
 	manifest      string
+	fromTargets   bool
 	stateDir      string
 	devMode       bool
 	instance      string
@@ -53,6 +54,17 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		stateDir:      env.String("STACK_STATE_DIR", ""),
 		devMode:       env.String("SCALESHOP_MODE", "dev") == "dev",
 		instance:      env.String("SERVICE_INSTANCE_ID", "console"),
+	}
+	// Where the overview's list of components comes from: the stack
+	// manifest (a native or test stack), or the targets Prometheus
+	// scrapes (a Kubernetes cluster, where no manifest exists and the
+	// console reaches no pod but the gateway's, Prometheus and Jaeger).
+	switch from := env.String("OVERVIEW_SOURCE", "manifest"); from {
+	case "manifest":
+	case "prometheus":
+		s.fromTargets = true
+	default:
+		env.Fail("OVERVIEW_SOURCE=%q: want manifest or prometheus", from)
 	}
 	raw := env.String("GATEWAY_URL", "http://127.0.0.1:8080")
 	u, err := url.Parse(raw)
@@ -92,6 +104,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		Gateway:     &sources.Gateway{AdminURL: cfg.gatewayAdmin, HTTP: client},
 		Metrics:     prom,
 		JaegerBuild: jaegerBuild,
+	}
+	if cfg.fromTargets {
+		builder.Manifest, builder.Targets = nil, prom
 	}
 	wcfg := web.Config{
 		Overview:     builder,

@@ -9,6 +9,7 @@ package overview
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -31,6 +32,9 @@ type (
 	backendReader interface {
 		Backends(ctx context.Context) (map[string]sources.Pool, error)
 	}
+	targetReader interface {
+		Targets(ctx context.Context) ([]sources.Target, error)
+	}
 	runningReader interface {
 		Running(ctx context.Context) (map[string]bool, error)
 	}
@@ -51,9 +55,13 @@ const (
 
 // Builder takes snapshots. Metrics and Running may be nil: without
 // Prometheus the edges have no numbers, without a supervisor (compose) no
-// component is known to be stopped on purpose.
+// component is known to be stopped on purpose. Without a Manifest (a
+// Kubernetes cluster, where the console reaches no pod but the gateway's,
+// Prometheus and Jaeger) the components are Prometheus's Targets, and
+// Probe is not used.
 type Builder struct {
 	Manifest manifestReader
+	Targets  targetReader
 	Probe    prober
 	Gateway  backendReader
 	Running  runningReader
@@ -170,9 +178,15 @@ func (b *Builder) Take(ctx context.Context) *Snapshot {
 	// not answering rather than holding up the whole drawing.
 	ctx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
 	defer cancel()
-	m, err := b.Manifest()
-	if err != nil {
-		snap.Problems = append(snap.Problems, "no stack manifest: "+err.Error())
+	var m *topology.Manifest
+	if b.Manifest != nil {
+		var err error
+		if m, err = b.Manifest(); err != nil {
+			snap.Problems = append(snap.Problems, "no stack manifest: "+err.Error())
+			return snap
+		}
+	} else if b.Targets == nil {
+		snap.Problems = append(snap.Problems, "no stack manifest and no Prometheus targets to list the components from")
 		return snap
 	}
 	var (
@@ -180,6 +194,7 @@ func (b *Builder) Take(ctx context.Context) *Snapshot {
 		mu       sync.Mutex
 		pools    map[string]sources.Pool
 		running  map[string]bool
+		targets  []sources.Target
 		health   = map[string]sources.Health{}
 		problems []string
 	)
@@ -208,13 +223,25 @@ func (b *Builder) Take(ctx context.Context) *Snapshot {
 			mu.Unlock()
 		})
 	}
-	for _, c := range m.Components {
+	if m == nil {
 		wg.Go(func() {
-			h := b.Probe.Probe(ctx, c)
+			ts, err := b.Targets.Targets(ctx)
+			if err != nil {
+				problem("%v", err)
+			}
 			mu.Lock()
-			health[c.Name] = h
+			targets = ts
 			mu.Unlock()
 		})
+	} else {
+		for _, c := range m.Components {
+			wg.Go(func() {
+				h := b.Probe.Probe(ctx, c)
+				mu.Lock()
+				health[c.Name] = h
+				mu.Unlock()
+			})
+		}
 	}
 	var workerShare map[string]float64
 	if b.Metrics != nil {
@@ -246,6 +273,10 @@ func (b *Builder) Take(ctx context.Context) *Snapshot {
 	sort.Strings(problems)
 	snap.Problems = append(snap.Problems, problems...)
 
+	if m == nil {
+		b.targetNodes(snap, targets, pools, workerShare)
+		return snap
+	}
 	byPort := map[int]string{}
 	for _, c := range m.Components {
 		n := &Node{Name: c.Name, Kind: string(c.Kind), Addr: addr(c)}
@@ -263,26 +294,93 @@ func (b *Builder) Take(ctx context.Context) *Snapshot {
 				n.State, n.Detail = "building", fmt.Sprintf("first build of its Go module: %.0f %%", jb.Percent)
 			}
 		}
-		if share, ok := workerShare[c.Name]; ok {
-			n.Clone = &Clone{Pool: "orders.placed consumer group", Share: &share}
-		}
+		setWorkerShare(n, workerShare)
 		snap.Nodes = append(snap.Nodes, n)
 	}
 	b.addClones(ctx, snap, pools, byPort, running)
 	return snap
 }
 
+func setWorkerShare(n *Node, workerShare map[string]float64) {
+	if share, ok := workerShare[n.Name]; ok {
+		n.Clone = &Clone{Pool: "orders.placed consumer group", Share: &share}
+	}
+}
+
+// targetNodes draws a stack that has no manifest (a Kubernetes cluster):
+// its processes are the targets Prometheus scrapes, named by their
+// instance label (the pod), healthy when the last scrape was, in the
+// topology's order of jobs. Each gateway member is joined to the target at
+// its address; a member Prometheus does not scrape (yet) gets a node of
+// its own with the gateway's view of its health. The data stores are not
+// scraped, so they are not drawn: their operators report them.
+func (b *Builder) targetNodes(snap *Snapshot, targets []sources.Target, pools map[string]sources.Pool, workerShare map[string]float64) {
+	order := map[string]int{}
+	for i, c := range topology.Native() {
+		job, _, ok := topology.Scrape(c)
+		if _, seen := order[job]; ok && !seen {
+			order[job] = i
+		}
+	}
+	targets = slices.Clone(targets)
+	slices.SortStableFunc(targets, func(x, y sources.Target) int {
+		ox, okx := order[x.Job]
+		oy, oky := order[y.Job]
+		switch {
+		case okx != oky: // jobs the topology does not know go last
+			if okx {
+				return -1
+			}
+			return 1
+		case ox != oy:
+			return ox - oy
+		}
+		return strings.Compare(x.Job+" "+x.Instance, y.Job+" "+y.Instance)
+	})
+	byAddr := map[string]*Node{}
+	for _, t := range targets {
+		n := &Node{Name: t.Instance, Kind: t.Job, Addr: t.Addr, State: sources.Up}
+		switch t.Health {
+		case "up":
+		case "down":
+			n.State, n.Detail = sources.Down, "Prometheus cannot scrape it: "+t.LastError
+		default:
+			n.State, n.Detail = sources.Down, "not scraped yet"
+		}
+		setWorkerShare(n, workerShare)
+		snap.Nodes = append(snap.Nodes, n)
+		byAddr[t.Addr] = n
+	}
+	for _, poolName := range slices.Sorted(maps.Keys(pools)) {
+		pool := pools[poolName]
+		shares := b.shares(snap.Taken, pool)
+		for _, m := range pool.Members {
+			a := strings.TrimPrefix(m.URL, "http://")
+			n := byAddr[a]
+			if n == nil {
+				n = &Node{Name: poolName + " " + a, Kind: poolName, Addr: a, State: sources.Up}
+				if !m.Healthy {
+					n.State, n.Detail = sources.Down, "the gateway's health checks fail; Prometheus does not scrape it"
+				}
+				snap.Nodes = append(snap.Nodes, n)
+			}
+			n.Clone = memberClone(poolName, m, shares)
+		}
+	}
+}
+
+func memberClone(pool string, m sources.Member, shares map[string]float64) *Clone {
+	c := &Clone{Pool: pool, URL: m.URL, GatewayState: m.State, LatencyMS: m.LatencyMS, InFlight: m.InFlight, CPUQuota: m.CPUQuota}
+	if s, ok := shares[m.URL]; ok {
+		c.Share = &s
+	}
+	return c
+}
+
 // addClones joins each gateway member to its node, adding nodes for
 // clones the topology does not list (scale-out).
 func (b *Builder) addClones(ctx context.Context, snap *Snapshot, pools map[string]sources.Pool, byPort map[int]string, running map[string]bool) {
-	names := slices.Sorted(func(yield func(string) bool) {
-		for name := range pools {
-			if !yield(name) {
-				return
-			}
-		}
-	})
-	for _, poolName := range names {
+	for _, poolName := range slices.Sorted(maps.Keys(pools)) {
 		pool := pools[poolName]
 		shares := b.shares(snap.Taken, pool)
 		last := 0
@@ -310,11 +408,7 @@ func (b *Builder) addClones(ctx context.Context, snap *Snapshot, pools map[strin
 				}
 				snap.Nodes = append(snap.Nodes, n)
 			}
-			c := &Clone{Pool: poolName, URL: m.URL, GatewayState: m.State, LatencyMS: m.LatencyMS, InFlight: m.InFlight, CPUQuota: m.CPUQuota}
-			if s, ok := shares[m.URL]; ok {
-				c.Share = &s
-			}
-			n.Clone = c
+			n.Clone = memberClone(poolName, m, shares)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package overview
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,4 +177,65 @@ func names(nodes []*Node) []string {
 		out = append(out, n.Name)
 	}
 	return out
+}
+
+type fakeTargets []sources.Target
+
+func (f fakeTargets) Targets(context.Context) ([]sources.Target, error) { return f, nil }
+
+// TestWithoutAManifestTheNodesArePrometheusTargets: on a cluster the
+// console reaches no pod but the gateway, Prometheus and Jaeger, so the
+// overview lists what Prometheus scrapes, pods by name, in the topology's
+// order, and joins each gateway member to its pod by address.
+func TestWithoutAManifestTheNodesArePrometheusTargets(t *testing.T) {
+	quota := 0.5
+	b := &Builder{
+		Targets: fakeTargets{
+			{Job: "prometheus", Instance: "prometheus-7c9d", Addr: "10.0.0.9:9090", Health: "up"},
+			{Job: "catalog", Instance: "catalog-5f6b-x2", Addr: "10.0.0.6:8081", Health: "down", LastError: "connection refused"},
+			{Job: "catalog", Instance: "catalog-5f6b-a1", Addr: "10.0.0.5:8081", Health: "up"},
+			{Job: "worker", Instance: "worker-66d-q", Addr: "10.0.0.7:8191", Health: "unknown"},
+			{Job: "gateway", Instance: "gateway-8d7f", Addr: "10.0.0.2:9081", Health: "up"},
+		},
+		Gateway: &fakeGateway{pools: map[string]sources.Pool{"catalog": {Name: "catalog", Members: []sources.Member{
+			{URL: "http://10.0.0.5:8081", State: "up", Healthy: true, LatencyMS: 1.5, CPUQuota: &quota},
+			{URL: "http://10.0.0.6:8081", State: "ejected"},
+			{URL: "http://10.0.0.8:8081", State: "up", Healthy: true},
+		}}}},
+		Metrics: fakeMetrics{QueryConsumerLag: 3},
+	}
+	snap := b.Take(context.Background())
+	want := []string{"catalog-5f6b-a1", "catalog-5f6b-x2", "worker-66d-q", "gateway-8d7f", "prometheus-7c9d", "catalog 10.0.0.8:8081"}
+	if got := names(snap.Nodes); !slices.Equal(got, want) {
+		t.Fatalf("nodes %v, want %v", got, want)
+	}
+	if len(snap.Problems) != 0 {
+		t.Errorf("problems %q, want none", snap.Problems)
+	}
+	up := snap.Node("catalog-5f6b-a1")
+	if up.State != sources.Up || up.Kind != "catalog" || up.Clone == nil || up.Clone.LatencyMS != 1.5 || *up.Clone.CPUQuota != 0.5 {
+		t.Errorf("catalog-5f6b-a1 = %+v (clone %+v), want up with the gateway's member 10.0.0.5", up, up.Clone)
+	}
+	if down := snap.Node("catalog-5f6b-x2"); down.State != sources.Down || down.Detail != "Prometheus cannot scrape it: connection refused" || down.Clone.GatewayState != "ejected" {
+		t.Errorf("catalog-5f6b-x2 = %+v, want down with Prometheus's reason and the gateway's ejection", down)
+	}
+	if n := snap.Node("worker-66d-q"); n.State != sources.Down || n.Detail != "not scraped yet" {
+		t.Errorf("a target not scraped yet is %q (%s)", n.State, n.Detail)
+	}
+	if n := snap.Node("catalog 10.0.0.8:8081"); n.State != sources.Up || n.Clone == nil {
+		t.Errorf("a member Prometheus does not scrape yet = %+v, want a node with the gateway's view", n)
+	}
+	if snap.ConsumerLag == nil || *snap.ConsumerLag != 3 {
+		t.Errorf("consumer lag = %v, want 3: the edges' numbers come from Prometheus as natively", snap.ConsumerLag)
+	}
+	if snap.AllUp() {
+		t.Error("AllUp with a pod down")
+	}
+}
+
+func TestWithNeitherManifestNorTargetsTheProblemIsNamed(t *testing.T) {
+	snap := (&Builder{Gateway: &fakeGateway{}}).Take(context.Background())
+	if len(snap.Nodes) != 0 || len(snap.Problems) != 1 || !strings.Contains(snap.Problems[0], "no stack manifest and no Prometheus targets") {
+		t.Errorf("nodes %v, problems %q", names(snap.Nodes), snap.Problems)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
 	"time"
 
@@ -84,6 +85,37 @@ func (p *Prometheus) Range(ctx context.Context, query string, window, step time.
 		out = append(out, ser)
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i].Labels) < fmt.Sprint(out[j].Labels) })
+	return out, nil
+}
+
+// Target is one process Prometheus scrapes, with its last scrape's health.
+type Target struct {
+	Job, Instance string
+	Addr          string // host:port it is scraped at
+	Health        string // up, down or unknown (not scraped yet)
+	LastError     string
+}
+
+// Targets returns the active scrape targets, sorted by job and instance.
+func (p *Prometheus) Targets(ctx context.Context) ([]Target, error) {
+	r, err := p.api.Targets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus targets: %w", err)
+	}
+	out := make([]Target, 0, len(r.Active))
+	for _, t := range r.Active {
+		tg := Target{
+			Job: string(t.Labels["job"]), Instance: string(t.Labels["instance"]),
+			Health: string(t.Health), LastError: t.LastError,
+		}
+		if u, err := url.Parse(t.ScrapeURL); err == nil {
+			tg.Addr = u.Host
+		}
+		out = append(out, tg)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Job < out[j].Job || (out[i].Job == out[j].Job && out[i].Instance < out[j].Instance)
+	})
 	return out, nil
 }
 

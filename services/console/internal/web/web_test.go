@@ -227,6 +227,26 @@ func TestTheOverviewShowsEachNodesStateAndShare(t *testing.T) {
 	}
 }
 
+// TestTheOverviewDrawsAClustersPods: on a cluster the nodes are pods
+// (gateway-8d7f-x, two of them in prod), drawn where their binary's box
+// goes.
+func TestTheOverviewDrawsAClustersPods(t *testing.T) {
+	snap := &overview.Snapshot{Taken: time.Now(), Nodes: []*overview.Node{
+		{Name: "gateway-8d7f-x", Kind: "gateway", State: "up"},
+		{Name: "gateway-8d7f-y", Kind: "gateway", State: "up"},
+		{Name: "jaeger-6b-q", Kind: "jaeger", State: "up"},
+		{Name: "prometheus-5c-r", Kind: "prometheus", State: "up"},
+		{Name: "console-7d-s", Kind: "console", State: "up"},
+	}}
+	srv := newServer(t, Config{Overview: fakeOverview{snap}})
+	_, body := get(t, srv.URL+"/overview/live")
+	for _, n := range snap.Nodes {
+		if !strings.Contains(body, `data-node="`+n.Name+`"`) {
+			t.Errorf("overview lacks %s", n.Name)
+		}
+	}
+}
+
 func TestConceptsHasThirteenPanelsWithNumbersAndCode(t *testing.T) {
 	srv := newServer(t, Config{Metrics: fakeMetrics{}})
 	_, body := get(t, srv.URL+"/concepts")
