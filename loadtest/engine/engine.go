@@ -198,7 +198,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	out.WallS = wall.Seconds()
 	out.Aborted = aborted
 	if cfg.Phases != nil {
-		out.Phases = cfg.Phases.results()
+		out.Phases = cfg.Phases.Results()
 	}
 	g := &out.Generator
 	g.Cores = runtime.NumCPU()

@@ -44,7 +44,8 @@ func (p *Phases) Fail(name, kind string) {
 	p.errs[name][kind]++
 }
 
-func (p *Phases) results() []PhaseResult {
+// Results are the phases recorded so far, by name.
+func (p *Phases) Results() []PhaseResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	names := append([]string(nil), p.order...)

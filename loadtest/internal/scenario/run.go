@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/loadtest/engine"
+	"github.com/scaleshop/scaleshop/loadtest/orderfollow"
 )
 
 // Options are the run's settings that do not belong in the file.
@@ -40,9 +42,9 @@ func (o *Outcome) Passed() bool { return len(o.Failures) == 0 }
 
 // Phase names of an order followed to its end.
 const (
-	PhaseOrderFinal     = "order accepted → final status"
-	PhaseOrderConfirmed = "order accepted → confirmed"
-	PhaseOrderRejected  = "order accepted → rejected"
+	PhaseOrderFinal     = orderfollow.PhaseFinal
+	PhaseOrderConfirmed = orderfollow.PhaseConfirmed
+	PhaseOrderRejected  = orderfollow.PhaseRejected
 )
 
 // Run mints the customers' tokens, runs the schedule and checks the
@@ -87,7 +89,7 @@ func (s *Scenario) Run(ctx context.Context, opt Options) (*Outcome, error) {
 
 	gen := newGenerator(s, base, customers, admin, opt.Seed)
 	phases := engine.NewPhases()
-	follower := &orderFollower{client: client, base: base, customers: customers, phases: phases, slots: make(chan struct{}, 1024)}
+	follower := orderfollow.New(client, base, phases, 1024)
 	names := make([]string, len(s.Mix))
 	for i, r := range s.Mix {
 		names[i] = r.Name
@@ -101,10 +103,15 @@ func (s *Scenario) Run(ctx context.Context, opt Options) (*Outcome, error) {
 			// A warm-up order is not followed: its accept→final would land
 			// in the measured phase while its acceptance did not.
 			if !r.Warmup && r.Kind >= 0 && r.Kind < len(s.Mix) && s.Mix[r.Kind].Follow == "order" {
-				follower.start(ctx, r)
+				cust, err := strconv.Atoi(r.Tag)
+				if err != nil || cust < 0 || cust >= len(customers) {
+					phases.Fail(PhaseOrderFinal, "no customer for the order")
+					return
+				}
+				follower.Start(ctx, r, customers[cust])
 			}
 		},
-		Drain: follower.wait,
+		Drain: follower.Wait,
 	}
 	res, err := engine.Run(ctx, cfg)
 	if err != nil {
@@ -247,6 +254,9 @@ func (g *generator) next() engine.Request {
 	for k, v := range spec.Headers {
 		req.Header.Set(k, expand(v))
 	}
+	if r := g.s.TraceSampling; r != nil {
+		req.Header.Set("Traceparent", g.traceparent(*r))
+	}
 	switch {
 	case spec.Auth == "customer" && cust >= 0:
 		req.Header.Set("Authorization", "Bearer "+g.customers[cust])
@@ -254,6 +264,20 @@ func (g *generator) next() engine.Request {
 		req.Header.Set("Authorization", "Bearer "+g.admin)
 	}
 	return req
+}
+
+// traceparent starts a new trace (W3C Trace Context, version 00) that is
+// sampled with probability ratio; g.mu is held.
+func (g *generator) traceparent(ratio float64) string {
+	var ids [24]byte // trace id (16), parent span id (8); never all zero
+	for i := 0; i < len(ids); i += 8 {
+		binary.LittleEndian.PutUint64(ids[i:], g.rng.Uint64()|1)
+	}
+	flags := "00"
+	if g.rng.Float64() < ratio {
+		flags = "01"
+	}
+	return "00-" + hex.EncodeToString(ids[:16]) + "-" + hex.EncodeToString(ids[16:]) + "-" + flags
 }
 
 // product draws a product id; g.mu is held.
@@ -296,108 +320,3 @@ func (g *generator) value(name string, cust int) string {
 	return list[g.rng.IntN(len(list))]
 }
 
-// orderFollower polls each accepted order until it leaves pending, and
-// records how long that took from the moment the 202 arrived.
-type orderFollower struct {
-	client    *http.Client
-	base      string
-	customers []string
-	phases    *engine.Phases
-	slots     chan struct{}
-	wg        sync.WaitGroup
-}
-
-func (f *orderFollower) start(ctx context.Context, r engine.Response) {
-	if r.Failed || r.Status != http.StatusAccepted {
-		return
-	}
-	var order struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(r.Body, &order); err != nil || order.ID == "" {
-		f.phases.Fail(PhaseOrderFinal, "202 without an order id")
-		return
-	}
-	cust, err := strconv.Atoi(r.Tag)
-	if err != nil || cust < 0 || cust >= len(f.customers) {
-		f.phases.Fail(PhaseOrderFinal, "no customer for the order")
-		return
-	}
-	select {
-	case f.slots <- struct{}{}:
-	default:
-		f.phases.Fail(PhaseOrderFinal, "too many orders being followed")
-		return
-	}
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		defer func() { <-f.slots }()
-		f.follow(context.WithoutCancel(ctx), order.ID, f.customers[cust], r.Arrived)
-	}()
-}
-
-func (f *orderFollower) follow(ctx context.Context, id, token string, accepted time.Time) {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	// A poll that fails with 5xx is retried; the order counts as failed
-	// once, with the last reason, only if it never reaches a final status.
-	lastErr := engine.KindTimeout
-	for {
-		if ctx.Err() != nil {
-			f.phases.Fail(PhaseOrderFinal, lastErr)
-			return
-		}
-		asked := time.Now()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.base+"/api/orders/"+id+"?wait=5s", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := f.client.Do(req)
-		if err != nil {
-			if ctx.Err() == nil {
-				lastErr = "polling: " + engine.KindOf(err)
-				time.Sleep(200 * time.Millisecond)
-				continue
-			}
-			f.phases.Fail(PhaseOrderFinal, lastErr)
-			return
-		}
-		var o struct {
-			Status string `json:"status"`
-		}
-		derr := json.NewDecoder(resp.Body).Decode(&o)
-		resp.Body.Close()
-		switch {
-		case resp.StatusCode != http.StatusOK:
-			lastErr = "polling: " + engine.StatusKind(resp.StatusCode)
-			if resp.StatusCode < 500 {
-				f.phases.Fail(PhaseOrderFinal, lastErr)
-				return
-			}
-			time.Sleep(200 * time.Millisecond) // then poll again, within ctx's bound
-		case derr != nil:
-			f.phases.Fail(PhaseOrderFinal, "polling: undecodable order")
-			return
-		case o.Status == "pending":
-			// The long poll ended without a change; a server that answers
-			// at once (no long poll) is asked again after a pause.
-			if time.Since(asked) < 50*time.Millisecond {
-				time.Sleep(100 * time.Millisecond)
-			}
-		default:
-			d := time.Since(accepted)
-			f.phases.Record(PhaseOrderFinal, d)
-			f.phases.Record("order accepted → "+o.Status, d)
-			return
-		}
-	}
-}
-
-func (f *orderFollower) wait(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { f.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		f.phases.Fail(PhaseOrderFinal, "still pending when the run ended")
-	}
-}

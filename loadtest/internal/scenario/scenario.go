@@ -35,6 +35,11 @@ type Scenario struct {
 	Mix        []RequestSpec       `yaml:"mix"`
 	Thresholds Thresholds          `yaml:"thresholds"`
 	Limits     Limits              `yaml:"limits"`
+	// TraceSampling, when set, makes the generator the root of every
+	// request's trace: it sends a W3C traceparent sampled for this share of
+	// requests, and the stack's parent-based samplers follow it. Unset, the
+	// gateway samples at the stack's OTEL_TRACES_SAMPLER_ARG.
+	TraceSampling *float64 `yaml:"trace_sampling"`
 
 	file string
 	root *yaml.Node
@@ -184,6 +189,9 @@ func (s *Scenario) validate() error {
 	}
 	if s.Name == "" {
 		bad("is required", "name")
+	}
+	if r := s.TraceSampling; r != nil && (*r < 0 || *r > 1) {
+		bad("must be within [0, 1]", "trace_sampling")
 	}
 	if s.Customers < 0 {
 		bad("must be >= 0", "customers")

@@ -1,11 +1,15 @@
 package scenario
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const good = `name: t
@@ -161,5 +165,44 @@ func TestGeneratorMixAndZipf(t *testing.T) {
 	}
 	if len(products) < 50 {
 		t.Errorf("only %d distinct products drawn", len(products))
+	}
+}
+
+func TestTraceSamplingMakesTheGeneratorTheRoot(t *testing.T) {
+	s, err := Parse("t.yaml", []byte(good+"trace_sampling: 0.1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGenerator(s, "http://x", []string{"tokA", "tokB"}, "", 7)
+	traces := map[trace.TraceID]bool{}
+	sampled := 0
+	const n = 20000
+	for range n {
+		r := g.next()
+		sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), propagation.HeaderCarrier(r.Header)))
+		if !sc.IsValid() {
+			t.Fatalf("traceparent %q is not a valid W3C trace context", r.Header.Get("Traceparent"))
+		}
+		traces[sc.TraceID()] = true
+		if sc.IsSampled() {
+			sampled++
+		}
+	}
+	if len(traces) != n {
+		t.Errorf("%d distinct trace ids in %d requests: every request starts its own trace", len(traces), n)
+	}
+	if share := float64(sampled) / n; share < 0.09 || share > 0.11 {
+		t.Errorf("sampled share %.3f, want 0.1", share)
+	}
+
+	plain, err := Parse("t.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp := newGenerator(plain, "http://x", []string{"tokA", "tokB"}, "", 7).next().Header.Get("Traceparent"); tp != "" {
+		t.Errorf("without trace_sampling the generator sent traceparent %q; the gateway should sample", tp)
+	}
+	if _, err := Parse("t.yaml", []byte(good+"trace_sampling: 1.5\n")); err == nil || !strings.Contains(err.Error(), "trace_sampling: must be within [0, 1]") {
+		t.Errorf("trace_sampling 1.5: error %v, want it refused", err)
 	}
 }

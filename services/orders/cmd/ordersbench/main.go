@@ -1,9 +1,8 @@
 // Command ordersbench measures the order pipeline through the gateway at a
 // steady (open-model) rate with the load engine (loadtest/engine): accept
 // latency (POST -> 202, measured from the moment each request was due, not
-// when it was sent) and accept->final
-// latency (the order's own timestamps: created_at at the 202, updated_at at
-// the worker's decision), read back with the long poll.
+// when it was sent) and accept->final latency as the client sees it (from
+// the 202's arrival until the long poll shows the status final).
 //
 //	ordersbench -stack .state/test/stack.json -rates 100,200,400 -duration 30s
 //
@@ -24,13 +23,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/loadtest/engine"
+	"github.com/scaleshop/scaleshop/loadtest/orderfollow"
 )
 
 func main() {
@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "rate/s\tsent\t202\tother\taccept p50 ms\tp99 ms\tmax ms\tfinal p50 ms\tp99 ms\tmax ms\tconfirmed\trejected\tpending\tgen CPU %\t")
+	fmt.Fprintln(tw, "rate/s\tsent\t202\tother\taccept p50 ms\tp99 ms\tmax ms\tfinal p50 ms\tp99 ms\tmax ms\tconfirmed\trejected\tnot final\tgen CPU %\t")
 	for _, rate := range opts.rates {
 		s, err := b.step(ctx, rate, opts.duration)
 		if err != nil {
@@ -197,48 +197,40 @@ type result struct {
 	cpu                          float64
 }
 
-type placed struct {
-	id    string
-	token string
-}
-
 // step sends rate orders/s for the duration with the load engine (open
 // model: request i is due at i/rate whatever happened to the earlier ones,
-// and its latency is counted from then; failures apart), then reads every
-// accepted order back with the long poll.
+// and its latency is counted from then; failures apart), and follows every
+// accepted order from the moment its 202 arrived until a long poll shows it
+// final: accept→final as the client sees it.
 func (b *bench) step(ctx context.Context, rate int, duration time.Duration) (result, error) {
-	var (
-		res    result
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		orders []placed
-	)
+	var res result
 	sched, err := engine.NewSchedule([]engine.Stage{{Name: "step", From: float64(rate), To: float64(rate), Duration: duration}})
 	if err != nil {
 		return res, err
 	}
+	phases := engine.NewPhases()
+	follower := orderfollow.New(b.http, b.opts.gateway, phases, 8192)
+	var accepted atomic.Int64
 	i := 0 // the pacer calls Next one call at a time
 	r, err := engine.Run(ctx, engine.Config{
 		Schedule: sched, Names: []string{"place order"}, MaxWorkers: uint64(b.opts.maxFlight), Timeout: 15 * time.Second,
-		Transport: b.http.Transport,
-		KeepBody:  func(int) bool { return true },
+		Transport: b.http.Transport, Phases: phases, Drain: follower.Wait,
+		KeepBody: func(int) bool { return true },
 		Next: func() engine.Request {
-			tok := strconv.Itoa(i % len(b.tokens))
+			n := i % len(b.tokens)
 			body, _ := json.Marshal(map[string]any{"items": []map[string]any{{"product_id": b.products[rand.IntN(len(b.products))], "quantity": 1 + rand.IntN(3)}}})
-			req := engine.Request{Method: http.MethodPost, URL: b.opts.gateway + "/api/orders", Body: body, Tag: tok,
-				Header: http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + b.tokens[i%len(b.tokens)]}}}
+			req := engine.Request{Method: http.MethodPost, URL: b.opts.gateway + "/api/orders", Body: body, Tag: strconv.Itoa(n),
+				Header: http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + b.tokens[n]}}}
 			i++
 			return req
 		},
 		OnResult: func(r engine.Response) {
-			var o struct{ ID string }
-			if r.Failed || r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &o) != nil {
+			if r.Failed || r.Status != http.StatusAccepted {
 				return
 			}
+			accepted.Add(1)
 			n, _ := strconv.Atoi(r.Tag)
-			mu.Lock()
-			orders = append(orders, placed{o.ID, b.tokens[n]})
-			mu.Unlock()
+			follower.Start(ctx, r, b.tokens[n])
 		},
 	})
 	if err != nil {
@@ -248,41 +240,23 @@ func (b *bench) step(ctx context.Context, rate int, duration time.Duration) (res
 		return res, fmt.Errorf("at %d/s: %s", rate, r.Aborted)
 	}
 	res.sent = int(r.Generator.Sent)
-	res.accepted = len(orders)
+	res.accepted = int(accepted.Load())
 	res.other = res.sent - res.accepted
 	res.accept = r.Total
 	res.saturated = r.Stages[0].Saturated
 	res.cpu = 100 * r.Generator.CPUShare
-	// Read every order back with the long poll; the order's own timestamps
-	// give accept -> final.
-	final := engine.NewLatencies()
-	sem := make(chan struct{}, 32)
-	for _, p := range orders {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			var o struct {
-				Status    string
-				CreatedAt time.Time `json:"created_at"`
-				UpdatedAt time.Time `json:"updated_at"`
+	for _, p := range r.Phases {
+		switch p.Name {
+		case orderfollow.PhaseFinal:
+			res.final = p.Latency
+			for _, n := range p.Errors {
+				res.pending += int(n)
 			}
-			code, err := b.call(ctx, http.MethodGet, "/api/orders/"+p.id+"?wait=10s", p.token, nil, &o)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil || code != http.StatusOK || o.Status == "pending":
-				res.pending++
-			default:
-				if o.Status == "confirmed" {
-					res.confirmed++
-				} else {
-					res.rejected++
-				}
-				final.Record(o.UpdatedAt.Sub(o.CreatedAt))
-			}
-		})
+		case orderfollow.PhaseConfirmed:
+			res.confirmed = int(p.Latency.Count)
+		case orderfollow.PhaseRejected:
+			res.rejected = int(p.Latency.Count)
+		}
 	}
-	wg.Wait()
-	res.final = final.Summary()
 	return res, nil
 }
