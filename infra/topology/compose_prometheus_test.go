@@ -103,6 +103,15 @@ func TestComposePrometheusMirrorsNative(t *testing.T) {
 		if c.Kind == Prometheus {
 			want = net.JoinHostPort("127.0.0.1", strconv.Itoa(stack.Port(c.Name, port)))
 		}
+		if c.Name == Gateway {
+			// Natively the gateway's metrics are on its loopback admin port;
+			// in compose another container reads them on the observe port.
+			observe, err := listenPort(loadCompose(t).Services[Gateway].Environment, "GATEWAY_OBSERVE_ADDR")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = net.JoinHostPort(Gateway, strconv.Itoa(observe))
+		}
 		var got []string
 		for _, sc := range compose.ScrapeConfigs {
 			if sc.JobName != job {

@@ -46,11 +46,16 @@ var composeUserPorts = map[Kind][]struct {
 var composeGatewayPorts = []struct {
 	name   string
 	env    string // its listen-address variable; the main one is checked with the other binaries'
-	hostIP string // "" is every interface
+	hostIP string // "" is every interface, notPublished none
 }{
 	{"http", "", ""},
-	{"admin", "GATEWAY_ADMIN_ADDR", "127.0.0.1"},
+	// The admin API changes pools and listens on the container's loopback
+	// only (the gateway refuses anything else): the console and Prometheus
+	// read the read-only observe port instead.
+	{"admin", "GATEWAY_ADMIN_ADDR", notPublished},
 }
+
+const notPublished = "-"
 
 func TestComposeServicesAreTheNativeComponents(t *testing.T) {
 	cf := loadCompose(t)
@@ -195,11 +200,15 @@ func TestComposeGatewayPublishing(t *testing.T) {
 				t.Fatalf("gateway has no %q port in Native()", tc.name)
 			}
 			want := composePort{HostIP: tc.hostIP, Host: p.Default, Container: p.Default}
-			if !slices.Contains(svc.Ports, want) {
+			if tc.hostIP != notPublished && !slices.Contains(svc.Ports, want) {
 				t.Errorf("gateway must publish %s (%s default %d); it publishes %v", want, p.Env, p.Default, svc.Ports)
 			}
 			for _, got := range svc.Ports {
-				if got.Container == p.Default && got.HostIP != tc.hostIP {
+				switch {
+				case got.Container != p.Default:
+				case tc.hostIP == notPublished:
+					t.Errorf("gateway %s port is published as %s; it must not be", tc.name, got)
+				case got.HostIP != tc.hostIP:
 					t.Errorf("gateway %s port is also published as %s; only %s is allowed", tc.name, got, want)
 				}
 			}
@@ -751,4 +760,30 @@ func (v *composeVolume) UnmarshalYAML(n *yaml.Node) error {
 		v.Source = src
 	}
 	return nil
+}
+
+// The console and Prometheus read the gateway's observe port, which must
+// be the one the gateway serves, and reach the host's loopback only.
+func TestComposeReadersUseTheGatewaysObservePort(t *testing.T) {
+	cf := loadCompose(t)
+	gw := cf.Services[Gateway]
+	port, err := listenPort(gw.Environment, "GATEWAY_OBSERVE_ADDR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("http://%s:%d", Gateway, port); cf.Services[Console].Environment["GATEWAY_ADMIN_URL"] != want {
+		t.Errorf("console GATEWAY_ADMIN_URL = %q, want the observe port %s", cf.Services[Console].Environment["GATEWAY_ADMIN_URL"], want)
+	}
+	for _, got := range gw.Ports {
+		if got.Container == port && got.HostIP != "127.0.0.1" {
+			t.Errorf("the observe port is published as %s; loopback only", got)
+		}
+	}
+	raw, err := os.ReadFile("../compose/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target := fmt.Sprintf("%q", fmt.Sprintf("%s:%d", Gateway, port)); !strings.Contains(string(raw), target) {
+		t.Errorf("infra/compose/prometheus.yml does not scrape the gateway at %s", target)
+	}
 }
