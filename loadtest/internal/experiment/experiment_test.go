@@ -157,8 +157,11 @@ func TestClonesVerdictIsBinding(t *testing.T) {
 	if f := clonesCheck(rows(100, 170, 280, 300)); len(f) != 1 || !strings.Contains(f[0], "2 clones") {
 		t.Errorf("2 clones short: %v", f)
 	}
-	if f := clonesCheck(rows(100, 210, 290, 300)); len(f) != 1 || !strings.Contains(f[0], "measurement bug") {
-		t.Errorf("2 clones above 2×: %v", f)
+	if f := clonesCheck(rows(100, 220, 290, 300)); len(f) != 1 || !strings.Contains(f[0], "measurement bug") {
+		t.Errorf("2 clones 2.2×, above 2× by more than the bisection's precision: %v", f)
+	}
+	if f := clonesCheck(rows(100, 204, 290, 300)); len(f) != 0 {
+		t.Errorf("2 clones 2.04×, within the bisection's precision of 2×: %v", f)
 	}
 	if f := clonesCheck(rows(0, 0, 0)); len(f) == 0 {
 		t.Error("no capacity at all passed")

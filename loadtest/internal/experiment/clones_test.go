@@ -1,0 +1,40 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/scaleshop/scaleshop/infra/stacktest"
+)
+
+// TestTwoClonesHoldMoreThanOne is a short clones run on the test stack: the
+// experiment itself, with one and two catalog clones under its CPU quota,
+// one bisection each on shortened trials. Two clones must hold clearly more
+// than one (the quota, not the shared machine, is what a clone runs into),
+// and not more than twice as much, which no real pair of clones does. It
+// restarts the clones, so it holds the stack alone.
+func TestTwoClonesHoldMoreThanOne(t *testing.T) {
+	st := stacktest.Require(t)
+	st.Exclusive(t)
+	var log bytes.Buffer
+	s := &Stack{M: st.Manifest, Log: &log}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rows, err := runClones(ctx, s, Options{Repeats: 1, MaxClones: 2, DurationScale: 0.5})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 1 clone and 2 clones\n%s", len(rows), log.String())
+	}
+	one, two := rows[0].Capacity, rows[1].Capacity
+	t.Logf("1 clone %.0f/s, 2 clones %.0f/s (%.2f×) at %g cores each", one, two, two/max(one, 1), cloneCPUs)
+	if one <= 0 || two < 1.3*one {
+		t.Errorf("2 clones hold %.0f/s against one clone's %.0f/s; want clearly more\n%s", two, one, log.String())
+	}
+	if two > 2.1*one {
+		t.Errorf("2 clones hold %.2f× one clone: more than 2× is a measurement bug\n%s", two/one, log.String())
+	}
+}
