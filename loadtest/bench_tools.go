@@ -15,18 +15,22 @@ import (
 // user would, from its own command, so the generated block of
 // docs/benchmarks.md carries its latest numbers next to the experiments.
 type toolBench struct {
-	name, title, issue string
-	args               []string // relative to the module root; "{stack}" is the manifest path
-	output             string
-	err                error
+	name, title string
+	args        []string // relative to the module root; "{stack}" is the manifest path
+	output      string
+	err         error
 }
 
 func toolBenches() []*toolBench {
 	return []*toolBench{
-		{name: "gateway", title: "Gateway vs nginx vs a bare ReverseProxy", issue: "5",
+		{name: "gateway", title: "Gateway vs Caddy vs nginx vs a bare ReverseProxy",
 			args: []string{"bash", "gateway/bench/run.sh", "-rates", "1000,1500,2000,2500,3000,3500,4000", "-step", "5s"}},
-		{name: "catalog", title: "Catalog read path: cache vs no cache vs a free cache", issue: "3",
+		{name: "catalog", title: "Catalog read path: cache vs no cache vs a free cache",
 			args: []string{"go", "run", "./services/catalog/cmd/catalogbench", "-stack", "{stack}"}},
+		{name: "orders", title: "The order pipeline at steady rates: accept and accept→final as the client sees them",
+			args: []string{"go", "run", "./services/orders/cmd/ordersbench", "-stack", "{stack}", "-rates", "100,200,300,400", "-duration", "30s"}},
+		{name: "generator", title: "The load generator's own CPU per request, beside bare vegeta's",
+			args: []string{"go", "run", "./loadtest", "generator-cost"}},
 	}
 }
 
@@ -55,7 +59,7 @@ func (t *toolBench) run(ctx context.Context, stack string, stdout io.Writer) {
 
 func (t *toolBench) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### %s (issue %s)\n\n`%s`\n\n", t.title, t.issue, t.command())
+	fmt.Fprintf(&b, "### %s\n\n`%s`\n\n", t.title, t.command())
 	if t.err != nil {
 		fmt.Fprintf(&b, "**It failed** (%v); its output:\n\n", t.err)
 	}

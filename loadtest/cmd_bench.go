@@ -31,7 +31,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	var f experimentFlags
 	f.register(fs)
 	only := fs.String("only", "", "comma-separated experiments to run (default all)")
-	tools := fs.String("tools", "gateway,catalog", `the other issues' benchmarks to run too: "gateway" (vs nginx), "catalog" (read path); "" for none`)
+	tools := fs.String("tools", "gateway,catalog,orders,generator", `the other benchmarks to run too: "gateway" (vs Caddy and nginx), "catalog" (read path), "orders" (the pipeline), "generator" (its own cost); "" for none`)
 	doc := fs.String("doc", filepath.Join(moduleRoot(), "docs", "benchmarks.md"), "the file whose generated blocks are rewritten")
 	recordPath := fs.String("record", filepath.Join(moduleRoot(), "docs", "benchmarks.json"), "the JSON record of the latest results, which the doc is rendered from")
 	renderOnly := fs.Bool("render", false, "run nothing: render docs/benchmarks.md from the record as it is")
@@ -186,7 +186,7 @@ func benchMarkdown(rec *benchRecord, started time.Time, durScale float64) string
 	outs, checkout, tools := rec.recorded()
 	m := report.ThisMachine()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n\n## Load-test experiments (issue 7)\n\n", benchBegin)
+	fmt.Fprintf(&b, "%s\n\n## Load-test experiments\n\n", benchBegin)
 	fmt.Fprintf(&b, "Regenerate this section with `make bench` (= `go run ./loadtest bench`) against a running stack (`make up`). ")
 	b.WriteString("Every number is open-model: requests are sent at a fixed arrival rate whatever the stack does, and latency is measured from each request's *intended* send time. ")
 	b.WriteString("A stage that achieved less than 99 % of its target rate is saturated and counts for no capacity. ")
@@ -271,7 +271,7 @@ func benchMarkdown(rec *benchRecord, started time.Time, durScale float64) string
 	for _, t := range tools {
 		b.WriteString(t.markdown())
 	}
-	b.WriteString("The method and the analysis of the gateway-vs-nginx comparison (issue 5), the catalog read path (issue 3) and the order pipeline at a steady rate (issue 4) are in their own sections above, with every earlier run.\n")
+	b.WriteString("The method and the analysis of the gateway comparison, the catalog read path and the order pipeline are in their own sections above, with every earlier run.\n")
 	b.WriteString("\n" + benchEnd + "\n")
 	return b.String()
 }

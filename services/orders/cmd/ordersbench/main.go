@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/loadtest/engine"
 	"github.com/scaleshop/scaleshop/loadtest/orderfollow"
@@ -41,6 +43,7 @@ func main() {
 
 type options struct {
 	gateway   string
+	admin     string // the gateway's admin URL, for the trace sampling ratio
 	rates     []int
 	duration  time.Duration
 	warmup    time.Duration
@@ -52,6 +55,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs := flag.NewFlagSet("ordersbench", flag.ContinueOnError)
 	stack := fs.String("stack", getenv("SCALESHOP_STACK"), "stack.json of the stack to measure")
 	gateway := fs.String("gateway", "", "gateway URL (default: from -stack)")
+	admin := fs.String("gateway-admin", "", "gateway admin URL, read for the trace sampling ratio (default: from -stack)")
 	rates := fs.String("rates", "100", "comma-separated steady rates, orders/s, one step each")
 	o := options{}
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "length of each step")
@@ -61,7 +65,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	o.gateway = *gateway
+	o.gateway, o.admin = *gateway, *admin
 	if o.gateway == "" {
 		if *stack == "" {
 			return o, errors.New("give -gateway or -stack (or set SCALESHOP_STACK)")
@@ -70,7 +74,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 		if err != nil {
 			return o, err
 		}
-		o.gateway = m.Endpoints.GatewayURL
+		o.gateway, o.admin = m.Endpoints.GatewayURL, cmp.Or(o.admin, m.Endpoints.GatewayAdminURL)
 	}
 	for _, r := range strings.Split(*rates, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(r))
@@ -109,11 +113,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "rate/s\tsent\t202\tother\taccept p50 ms\tp99 ms\tmax ms\tfinal p50 ms\tp99 ms\tmax ms\tconfirmed\trejected\tnot final\tgen CPU %\t")
+	var results []result
 	for _, rate := range opts.rates {
 		s, err := b.step(ctx, rate, opts.duration)
 		if err != nil {
 			return err
 		}
+		s.rate = rate
+		results = append(results, s)
 		accept := fmt.Sprintf("%.1f\t%.1f\t%.1f", s.accept.P50, s.accept.P99, s.accept.Max)
 		if s.saturated {
 			accept = "saturated\t-\t-"
@@ -122,7 +129,75 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			accept, s.final.P50, s.final.P99, s.final.Max, s.confirmed, s.rejected, s.pending, s.cpu)
 		tw.Flush()
 	}
+	fmt.Fprintf(stdout, "trace sampling: %s\n", sampling(ctx, opts.admin))
+	misses := verdict(results)
+	for _, m := range misses {
+		fmt.Fprintln(stdout, "MISS:", m)
+	}
+	if len(misses) > 0 {
+		return fmt.Errorf("%d of the pipeline's targets missed", len(misses))
+	}
+	fmt.Fprintln(stdout, "every target met")
 	return nil
+}
+
+// sampling is the trace sampling ratio every result is recorded with: the
+// gateway roots every trace, so its ratio is the pipeline's.
+func sampling(ctx context.Context, admin string) string {
+	if admin == "" {
+		return "unknown (give -gateway-admin)"
+	}
+	families, err := scrape.Get(ctx, http.DefaultClient, admin)
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	if r, ok := families.Sum("otel_trace_sample_ratio", nil); ok {
+		return fmt.Sprintf("%g (otel_trace_sample_ratio at %s/metrics)", r, admin)
+	}
+	return "unknown (" + admin + "/metrics has no otel_trace_sample_ratio)"
+}
+
+// The pipeline's targets (docs/orders.md): at the base rate an order is
+// accepted fast and final soon after; and a steady rate of at least
+// sustainedTarget holds with accept→final p99 within sustainedFinalP99.
+const (
+	baseRate          = 100
+	baseAcceptP99     = 20.0  // ms
+	baseFinalP99      = 100.0 // ms
+	sustainedTarget   = 300
+	sustainedFinalP99 = 250.0 // ms
+)
+
+// held says whether a step kept up: every order accepted, none left short
+// of a final status, and the 202s kept pace with the rate.
+func (r result) held() bool { return !r.saturated && r.other == 0 && r.pending == 0 }
+
+// verdict holds the steps to the targets; a target whose rate was not run
+// is a miss too, so a run cannot pass by leaving it out.
+func verdict(results []result) []string {
+	var misses []string
+	base, highest := -1, 0
+	for i, r := range results {
+		if r.rate == baseRate {
+			base = i
+		}
+		if r.held() && r.final.P99 <= sustainedFinalP99 {
+			highest = max(highest, r.rate)
+		}
+	}
+	if base < 0 {
+		misses = append(misses, fmt.Sprintf("no step at %d orders/s: run it (-rates %d,...)", baseRate, baseRate))
+	} else {
+		r := results[base]
+		if !r.held() || r.accept.P99 > baseAcceptP99 || r.final.P99 > baseFinalP99 {
+			misses = append(misses, fmt.Sprintf("at %d/s: accept p99 %.1f ms (target ≤ %.0f), accept→final p99 %.1f ms (target ≤ %.0f), %d not accepted, %d not final",
+				baseRate, r.accept.P99, baseAcceptP99, r.final.P99, baseFinalP99, r.other, r.pending))
+		}
+	}
+	if highest < sustainedTarget {
+		misses = append(misses, fmt.Sprintf("the highest steady rate with accept→final p99 ≤ %.0f ms is %d orders/s; target ≥ %d", sustainedFinalP99, highest, sustainedTarget))
+	}
+	return misses
 }
 
 func (b *bench) call(ctx context.Context, method, path, token string, body any, out any) (int, error) {
@@ -190,6 +265,7 @@ func (b *bench) setup(ctx context.Context) error {
 }
 
 type result struct {
+	rate                         int
 	sent, accepted, other        int
 	accept, final                engine.Summary // milliseconds
 	saturated                    bool           // the step's 202s fell below 99 % of its rate
