@@ -319,4 +319,3 @@ func (g *generator) value(name string, cust int) string {
 	list := g.s.Lists[name]
 	return list[g.rng.IntN(len(list))]
 }
-
