@@ -154,6 +154,18 @@ func (s *Stack) ScaleOutWith(t testing.TB, service string, o stackcontrol.Option
 	}
 }
 
+// StartWith (re)starts a component with options for that start only (a
+// CPU quota, extra environment); Restart or a plain Start undoes them.
+func (s *Stack) StartWith(t testing.TB, name string, o stackcontrol.Options) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, _ = stackcontrol.Send(ctx, s.StateDir, "stop", name)
+	if _, err := stackcontrol.Do(ctx, s.StateDir, "start", name, o); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+}
+
 // Pid is the process id of a running component (or a clone scale-out
 // started), from the pid file its supervisor keeps.
 func (s *Stack) Pid(t testing.TB, name string) int {

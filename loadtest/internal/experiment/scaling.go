@@ -49,7 +49,7 @@ func runClones(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
 		}
 		scaledOut++
 	}
-	if err := s.serveWith(ctx, maxClones); err != nil {
+	if err := s.serveWith(ctx, len(names)+scaledOut); err != nil {
 		return nil, err
 	}
 	if err := p.meterClones(ctx); err != nil {

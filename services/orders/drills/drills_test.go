@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scaleshop/scaleshop/infra/balancer"
+	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
@@ -69,6 +70,13 @@ func newDrill(t *testing.T, products int, stock int64, broken string) *env {
 // their orders already final.
 func TestDrillWorkerKilledMidStream(t *testing.T) {
 	e := newDrill(t, 3, 500, "worker-1")
+	// Small workers, so that orders arrive faster than they finish on any
+	// machine: at the stack's quota a quiet host's workers kept up with the
+	// whole load and no backlog formed to kill a worker in.
+	for _, w := range []string{"worker-1", "worker-2"} {
+		e.stack.StartWith(t, w, stackcontrol.Options{CPUs: "0.1"})
+		t.Cleanup(func() { e.stack.StartWith(t, w, stackcontrol.Options{}) })
+	}
 	urls := e.stack.Endpoints.OrdersURLs
 	// Orders arrive faster than the workers finish them; worker-1 dies once
 	// 500 are in flight (accepted, not final), and 200 more come after.
