@@ -150,9 +150,6 @@ type prober struct {
 	skipLowLoad bool
 	// try runs one trial; nil means trial. Tests put a model here.
 	try func(ctx context.Context, rate float64) (Trial, error)
-	// serving is how many catalog clones the configuration under test
-	// routes to, for settle.
-	serving int
 }
 
 func (p *prober) run(ctx context.Context, rate float64) (Trial, error) {
@@ -237,10 +234,14 @@ func (p *prober) settle(ctx context.Context) error {
 			}
 		}
 	}
-	if p.serving == 0 { // the knee sets up its pool once, outside measureCapacities
-		return nil
+	// The configuration serves every member it has not drained.
+	want := 0
+	for _, m := range members {
+		if !m.Draining {
+			want++
+		}
 	}
-	return p.s.WaitServing(ctx, "catalog", p.serving)
+	return p.s.WaitServing(ctx, "catalog", want)
 }
 
 // unsampled is a W3C trace context whose flags say "not sampled".
@@ -327,13 +328,6 @@ func (p *prober) measureCapacities(ctx context.Context, configs []capacityConfig
 		fmt.Fprintf(p.s.Log, "\n-- %d/%d: %s (repeat %d)\n", i+1, len(turns), c.name, len(st.Runs)+1)
 		if err := c.setup(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", c.name, err)
-		}
-		if p.try == nil {
-			n, err := p.s.serving(ctx, "catalog")
-			if err != nil {
-				return nil, err
-			}
-			p.serving = n
 		}
 		if p.meter != nil {
 			if err := p.meter.resolve(); err != nil {
