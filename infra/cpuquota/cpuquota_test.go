@@ -10,23 +10,30 @@ import (
 )
 
 func TestPeriodKeepsTheQuotaEnforceable(t *testing.T) {
+	const slice = 5 * time.Millisecond
 	for _, tc := range []struct {
 		cores float64
+		cpus  int
 		want  time.Duration
 	}{
-		{0.5, 10 * time.Millisecond},
-		{2, 10 * time.Millisecond},
-		{0.1, 10 * time.Millisecond}, // exactly the kernel's 1 ms per period
-		{0.05, 20 * time.Millisecond},
-		{0.001, time.Second},
+		{2, 8, 10 * time.Millisecond},     // 20 ms a period: a slice for each of 3 CPUs
+		{1, 2, 10 * time.Millisecond},     // two slices, one per CPU
+		{0.5, 2, 20 * time.Millisecond},   // 10 ms: two slices
+		{0.2, 2, 50 * time.Millisecond},   // the experiments' q
+		{0.2, 1, 25 * time.Millisecond},   // one CPU takes one slice
+		{0.05, 2, 200 * time.Millisecond}, // 10 ms a period
+		{0.001, 2, time.Second},           // the longest period the kernel takes
 	} {
-		got := PeriodFor(tc.cores)
+		got := periodFor(tc.cores, slice, tc.cpus)
 		if got != tc.want {
-			t.Errorf("PeriodFor(%v) = %v, want %v", tc.cores, got, tc.want)
+			t.Errorf("periodFor(%v cores, %d CPUs) = %v, want %v", tc.cores, tc.cpus, got, tc.want)
 		}
 		if quota := time.Duration(tc.cores * float64(got)); quota < minQuota {
-			t.Errorf("PeriodFor(%v) = %v gives a quota of %v, below the kernel's %v", tc.cores, got, quota, minQuota)
+			t.Errorf("periodFor(%v) = %v gives a quota of %v, below the kernel's %v", tc.cores, got, quota, minQuota)
 		}
+	}
+	if s := bandwidthSlice(); s <= 0 || s > time.Second {
+		t.Errorf("the kernel's bandwidth slice read as %v", s)
 	}
 }
 

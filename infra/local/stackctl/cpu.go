@@ -81,10 +81,10 @@ func (e *environment) sayCPU() {
 	var parts []string
 	for _, b := range []string{"catalog", "orders", "worker"} {
 		cores, _ := e.defaultCPUs(b)
-		parts = append(parts, b+" "+cpuquota.FormatCores(cores))
+		parts = append(parts, fmt.Sprintf("%s %s cores (CFS period %s)", b, cpuquota.FormatCores(cores), cpuquota.PeriodFor(cores)))
 	}
-	e.say("CPU quotas: one cgroup per clone under %s (cgroup v%d): %s cores; CFS period %s",
-		e.cpu.stack.Dir, e.cpu.stack.Hierarchy.Version, strings.Join(parts, ", "), cpuquota.DefaultPeriod)
+	e.say("CPU quotas: one cgroup per clone under %s (cgroup v%d): %s",
+		e.cpu.stack.Dir, e.cpu.stack.Hierarchy.Version, strings.Join(parts, ", "))
 }
 
 // defaultCPUs is the quota binary's clones start with: its variable
