@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
+	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
 )
@@ -77,6 +78,7 @@ type Trial struct {
 	P50               float64        `json:"p50_ms,omitempty"`
 	P99               float64        `json:"p99_ms,omitempty"`
 	Errors            int64          `json:"errors"`
+	Shed              int64          `json:"shed"`          // requests the clones answered 503, retried or not
 	Why               string         `json:"why,omitempty"` // why it did not hold
 	GeneratorUSPerReq float64        `json:"generator_cpu_per_request_us"`
 	CPU               []ComponentCPU `json:"cpu"`
@@ -170,16 +172,24 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	if err != nil {
 		return Trial{}, err
 	}
+	shedBefore, err := p.shed(ctx)
+	if err != nil {
+		return Trial{}, err
+	}
 	before := p.meter.read()
 	out, err := sc.Run(ctx, scenario.Options{BaseURL: p.target, Progress: p.opt.Progress, Log: p.s.Log, CustomerPrefix: "exp-capacity"})
 	if err != nil {
 		return Trial{}, err
 	}
 	after := p.meter.read()
+	shedAfter, err := p.shed(ctx)
+	if err != nil {
+		return Trial{}, err
+	}
 	res := out.Result
 	st := res.Stages[len(res.Stages)-1]
 	t := Trial{RateRPS: rate, AchievedRPS: st.AchievedRPS, Errors: st.Latency.Errors,
-		GeneratorUSPerReq: res.Generator.CPUPerRequestUS, LoadAvg: after.loadAvg}
+		Shed: shedAfter - shedBefore, GeneratorUSPerReq: res.Generator.CPUPerRequestUS, LoadAvg: after.loadAvg}
 	t.CPU, t.MachineCores = p.meter.between(before, after)
 	if !st.Saturated {
 		t.P50, t.P99 = st.Latency.P50, st.Latency.P99
@@ -191,6 +201,8 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 		t.Why = fmt.Sprintf("achieved %.0f/s, %.1f %% of the rate", st.AchievedRPS, 100*st.AchievedRatio)
 	case st.Latency.Errors > 0:
 		t.Why = fmt.Sprintf("%d errors %v", st.Latency.Errors, st.Errors)
+	case t.Shed > 0:
+		t.Why = fmt.Sprintf("the clones shed %d requests, which the gateway retried on another clone", t.Shed)
 	case time.Duration(st.Latency.P99*float64(time.Millisecond)) > p.bound:
 		t.Why = fmt.Sprintf("p99 %.1f ms over the %s bound", st.Latency.P99, p.bound)
 	default:
@@ -200,8 +212,8 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	if !t.Held {
 		held = "missed: " + t.Why
 	}
-	fmt.Fprintf(p.s.Log, "     %6.0f/s  achieved %6.1f/s  p99 %7.2f ms  machine %.2f cores  load %.1f  %s\n",
-		rate, t.AchievedRPS, t.P99, t.MachineCores, t.LoadAvg, held)
+	fmt.Fprintf(p.s.Log, "     %6.0f/s  achieved %6.1f/s  p99 %7.2f ms  shed %4d  machine %.2f cores  load %.1f  %s\n",
+		rate, t.AchievedRPS, t.P99, t.Shed, t.MachineCores, t.LoadAvg, held)
 	return t, nil
 }
 
@@ -242,6 +254,30 @@ func (p *prober) settle(ctx context.Context) error {
 		}
 	}
 	return p.s.WaitServing(ctx, "catalog", want)
+}
+
+// shed is how many requests the catalog clones have answered 503 at their
+// capacity limit so far. A shed request the gateway retried on another
+// clone reaches the client as a success, so only pools of two or more can
+// hide their overload that way: a lone clone's shed is the client's error.
+// Counting it at the clones judges every pool by the same rule, that no
+// clone was given more than it serves within the bound (with the retries,
+// 2 clones held 2.3× one).
+func (p *prober) shed(ctx context.Context) (int64, error) {
+	members, err := p.s.catalogMembers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for _, m := range members {
+		f, err := scrape.Get(ctx, http.DefaultClient, m.URL)
+		if err != nil {
+			return 0, fmt.Errorf("counting shed requests: %w", err)
+		}
+		n, _ := f.Sum("http_server_rejected_requests_total", nil)
+		total += n
+	}
+	return int64(total), nil
 }
 
 // unsampled is a W3C trace context whose flags say "not sampled".
