@@ -93,6 +93,23 @@ type rywClient struct {
 	hc          *http.Client
 }
 
+// create posts a product, and posts it again while the catalog answers 503:
+// this experiment may follow primary-down, whose primary has just started
+// again, and a 503 is the API's "not now, nothing written" (its
+// Retry-After is 1 s).
+func (c *rywClient) create(ctx context.Context, p rywProduct) (*http.Response, []byte, error) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, b, _, err := c.do(ctx, http.MethodPost, "/api/products", p)
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return resp, b, err
+		}
+		if !sleep(ctx, time.Second) {
+			return resp, b, ctx.Err()
+		}
+	}
+}
+
 func (c *rywClient) do(ctx context.Context, method, path string, body any, header ...string) (*http.Response, []byte, time.Duration, error) {
 	var r io.Reader
 	if body != nil {
@@ -156,7 +173,7 @@ func runReadYourWrites(ctx context.Context, s *Stack, _ Options) ([]Row, error) 
 		in := rywProduct{SKU: fmt.Sprintf("LT-RYW-%d-%d", time.Now().UnixNano(), i), Name: "ryw start",
 			Description: "made by the read-your-writes experiment", Category: "tools", PriceCents: 1234,
 			Currency: "USD", Stock: 5, Attributes: map[string]any{}}
-		resp, b, _, err := c.do(ctx, http.MethodPost, "/api/products", in)
+		resp, b, err := c.create(ctx, in)
 		if err != nil || resp.StatusCode != http.StatusCreated {
 			return nil, fmt.Errorf("creating a product: %v %s", err, statusOf(resp))
 		}
