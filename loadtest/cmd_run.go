@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/telemetry"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/loadtest/internal/report"
 	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
@@ -100,7 +101,7 @@ func runScenario(ctx context.Context, sc *scenario.Scenario, c common, seed uint
 	rep := &report.Report{
 		Schema: report.Schema, Scenario: sc.Name, Description: strings.TrimSpace(sc.Description),
 		Target: base, Machine: report.ThisMachine(), Passed: out.Passed(), Failures: out.Failures, Result: out.Result,
-		Sampling: report.ReadSampling(ctx, metricsBase(base, c, getenv)),
+		Sampling: telemetry.ReadSampling(ctx, metricsBase(base, c, getenv)),
 	}
 	if rep.Failures == nil {
 		rep.Failures = []string{}

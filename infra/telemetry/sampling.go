@@ -1,4 +1,4 @@
-package report
+package telemetry
 
 import (
 	"context"
@@ -29,7 +29,7 @@ func (s Sampling) String() string {
 	return fmt.Sprintf("%g (%s)", s.Ratio, s.Source)
 }
 
-// sampleMetric is the gauge infra/telemetry registers in every process.
+// sampleMetric is the gauge Setup registers in every process.
 const sampleMetric = "otel_trace_sample_ratio"
 
 // ReadSampling reads the ratio from base's /metrics.

@@ -90,7 +90,7 @@ func Setup(ctx context.Context, cfg Config, logOut io.Writer) (*Telemetry, error
 	)
 	// What a load run reports it ran with: the share of requests traced.
 	sampled := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "otel_trace_sample_ratio",
+		Name: sampleMetric,
 		Help: "Share of new traces this process samples and exports (OTEL_TRACES_SAMPLER_ARG, parent-based; 0 when export is off).",
 	})
 	if cfg.Endpoint != "" {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/telemetry"
 	"github.com/scaleshop/scaleshop/loadtest/engine"
 	"github.com/scaleshop/scaleshop/loadtest/internal/report"
 	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
@@ -116,7 +117,7 @@ type Outcome struct {
 	Command  string    `json:"command"`
 	Started  time.Time `json:"started"`
 	// Sampling is the trace sampling ratio the stack ran with.
-	Sampling report.Sampling `json:"trace_sampling"`
+	Sampling telemetry.Sampling `json:"trace_sampling"`
 	// Failures are the misses of Check; Passed is true when there are none.
 	Failures []string `json:"failures"`
 	Passed   bool     `json:"passed"`
@@ -169,7 +170,7 @@ func (e *Experiment) Run(ctx context.Context, s *Stack, opt Options) (*Outcome, 
 func (e *Experiment) run(ctx context.Context, s *Stack, opt Options) (*Outcome, error) {
 	out := &Outcome{Name: e.Name, Concept: e.Concept, Question: e.Question, Metric: e.Metric,
 		Command: "go run ./loadtest experiment " + e.Name, Started: time.Now(), LoadAvgStart: loadAverage(),
-		Sampling: report.ReadSampling(ctx, s.M.Endpoints.GatewayAdminURL)}
+		Sampling: telemetry.ReadSampling(ctx, s.M.Endpoints.GatewayAdminURL)}
 	if e.Prepare != nil {
 		restore, err := e.Prepare(ctx, s)
 		if restore != nil {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/telemetry"
 	"github.com/scaleshop/scaleshop/infra/traceview"
 	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
@@ -23,17 +24,17 @@ const Schema = "scaleshop.loadtest.report/v1"
 
 // Report is one run of one scenario.
 type Report struct {
-	Schema      string         `json:"schema"`
-	Scenario    string         `json:"scenario"`
-	Description string         `json:"description,omitempty"`
-	File        string         `json:"file,omitempty"`
-	Target      string         `json:"target"`
-	Machine     Machine        `json:"machine"`
-	Sampling    Sampling       `json:"trace_sampling"`
-	Passed      bool           `json:"passed"`
-	Failures    []string       `json:"failures"`
-	Result      *engine.Result `json:"result"`
-	Traces      []Trace        `json:"traces"` // of the slowest requests
+	Schema      string             `json:"schema"`
+	Scenario    string             `json:"scenario"`
+	Description string             `json:"description,omitempty"`
+	File        string             `json:"file,omitempty"`
+	Target      string             `json:"target"`
+	Machine     Machine            `json:"machine"`
+	Sampling    telemetry.Sampling `json:"trace_sampling"`
+	Passed      bool               `json:"passed"`
+	Failures    []string           `json:"failures"`
+	Result      *engine.Result     `json:"result"`
+	Traces      []Trace            `json:"traces"` // of the slowest requests
 }
 
 // Machine is where the run happened; numbers only compare on the same one.

@@ -29,7 +29,7 @@ import (
 	"time"
 
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
-	"github.com/scaleshop/scaleshop/infra/scrape"
+	"github.com/scaleshop/scaleshop/infra/telemetry"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/loadtest/engine"
 	"github.com/scaleshop/scaleshop/loadtest/orderfollow"
@@ -147,14 +147,7 @@ func sampling(ctx context.Context, admin string) string {
 	if admin == "" {
 		return "unknown (give -gateway-admin)"
 	}
-	families, err := scrape.Get(ctx, http.DefaultClient, admin)
-	if err != nil {
-		return "unknown (" + err.Error() + ")"
-	}
-	if r, ok := families.Sum("otel_trace_sample_ratio", nil); ok {
-		return fmt.Sprintf("%g (otel_trace_sample_ratio at %s/metrics)", r, admin)
-	}
-	return "unknown (" + admin + "/metrics has no otel_trace_sample_ratio)"
+	return telemetry.ReadSampling(ctx, admin).String()
 }
 
 // The pipeline's targets (docs/orders.md): at the base rate an order is
