@@ -69,17 +69,20 @@ func FormatCores(cores float64) string {
 // milliseconds, and costs the scheduler little (it refills the quota 100
 // times a second instead of 10).
 //
-// But a period must not be so short that its quota is less than a few of
-// the kernel's bandwidth slices (sched_cfs_bandwidth_slice_us, 5 ms). A
-// CPU running the group takes its runtime from the quota a slice at a
-// time, so with a quota of 2 ms (0.2 cores at 10 ms) the first CPU takes
-// all of it and a thread of the same process on the other CPU is throttled
-// while that runtime sits unused: the process stalls long before it has
-// used its quota. Measured on a 0.2-core catalog clone, the 10 ms period
-// made it miss 313/s in one run and hold 375/s in the next, while two such
-// clones held 900/s (3× one); with a 50 ms period it held 450/s and two
-// held 800/s. PeriodFor gives each CPU that may run the process (its Ps and
-// one more, for threads in system calls) a slice per period.
+// But a period must not be so short that its quota is less than one of
+// the kernel's bandwidth slices (sched_cfs_bandwidth_slice_us, 5 ms) for
+// each P of the process. A CPU running the group takes its runtime from
+// the quota a slice at a time, so with a quota of 2 ms (0.2 cores at
+// 10 ms) the first CPU takes all of it, and a thread of the same process on
+// the other CPU is throttled while the process holds runtime it cannot
+// use. Measured on a 0.2-core catalog clone at 10 ms: it used its whole
+// quota at 250 pages/s (0.8 ms of CPU a page), missed 313/s in one run and
+// held 375/s in the next, while two such clones held 900/s (3× one). At
+// 50 ms it served 450/s in the same quota (0.44 ms a page). The period is
+// no longer than that: a clone throttled in a 100 ms period stalls for up
+// to 90 ms, and a lone 0.1-core clone then missed the p99 bound at rates
+// two clones held, because the gateway sent each request to the clone not
+// stalled (2.6× one); at 50 ms two held 2.00×.
 const (
 	DefaultPeriod = 10 * time.Millisecond
 	// minQuota is the kernel's smallest quota per period (1 ms, v1 and v2);
@@ -94,8 +97,8 @@ const (
 
 // PeriodFor is the CFS period for a quota of cores on this machine:
 // DefaultPeriod, or longer when the quota per period would be under the
-// kernel's 1 ms or would not give a bandwidth slice to each CPU the process
-// runs on.
+// kernel's 1 ms or would not give each of the process's Ps (ceil(cores))
+// a bandwidth slice.
 func PeriodFor(cores float64) time.Duration {
 	return periodFor(cores, bandwidthSlice(), runtime.NumCPU())
 }
@@ -104,7 +107,7 @@ func periodFor(cores float64, slice time.Duration, cpus int) time.Duration {
 	if cores <= 0 {
 		return DefaultPeriod
 	}
-	runners := min(cpus, int(math.Ceil(cores-1e-9))+1)
+	runners := min(cpus, int(math.Ceil(cores-1e-9)))
 	least := max(minQuota, time.Duration(runners)*slice) // quota per period
 	p := DefaultPeriod
 	if per := time.Duration(cores * float64(p)); per < least {

@@ -16,12 +16,12 @@ func TestPeriodKeepsTheQuotaEnforceable(t *testing.T) {
 		cpus  int
 		want  time.Duration
 	}{
-		{2, 8, 10 * time.Millisecond},     // 20 ms a period: a slice for each of 3 CPUs
-		{1, 2, 10 * time.Millisecond},     // two slices, one per CPU
-		{0.5, 2, 20 * time.Millisecond},   // 10 ms: two slices
-		{0.2, 2, 50 * time.Millisecond},   // the experiments' q
-		{0.2, 1, 25 * time.Millisecond},   // one CPU takes one slice
-		{0.05, 2, 200 * time.Millisecond}, // 10 ms a period
+		{2, 8, 10 * time.Millisecond},     // 20 ms a period: a slice for each of its 2 Ps
+		{1, 2, 10 * time.Millisecond},     // 10 ms: two slices for its one P
+		{0.5, 2, 10 * time.Millisecond},   // the stack's clones: one slice
+		{0.2, 2, 25 * time.Millisecond},   // 2 ms at 10 ms would be under a slice
+		{0.1, 2, 50 * time.Millisecond},   // the experiments' q
+		{0.05, 2, 100 * time.Millisecond}, // 5 ms a period
 		{0.001, 2, time.Second},           // the longest period the kernel takes
 	} {
 		got := periodFor(tc.cores, slice, tc.cpus)
