@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scaleshop/scaleshop/infra/balancer"
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/topology"
@@ -28,21 +29,20 @@ import (
 // quota. The page comes from the cache (memcached and the clone's own copy
 // of the current generation's pages), so Postgres stays out of the
 // measurement; compressing 30 KB of JSON to 4 KB is what makes the read the
-// clone's work: measured here, a clone spends 0.6–1.1 ms of CPU per page
-// (less at higher rates), the gateway 0.3–0.9 ms, the generator 0.5–0.7 ms
-// and memcached 0.15 ms. (A cached product read costs the clone only
-// 55–75 µs, against the gateway's and the generator's hundreds: with it the
-// clones could never be the bottleneck.) At cloneCPUs a clone holds about
-// 300 pages a second, so up to three clones are the bottleneck while the
-// rest of the stack grows with the rate; at the fourth the machine's two
-// cores are busy, and that clone adds nothing. A tenth of a core was tried
-// first: a clone that small runs 1 ms in each 10 ms period, pays a wakeup
-// for nearly every request, and held 54–110 pages/s from one repeat to the
-// next. The kernel's CFS
-// period is kept short (infra/cpuquota) so that throttling is a stall of
-// milliseconds, not 100 ms. docs/loadtest.md explains the choice.
+// clone's work: measured here, a clone spends about 0.5 ms of CPU per page
+// (at its capacity; more at low rates, where it wakes up for every
+// request), the gateway 0.3–0.5 ms, the generator 0.3–0.5 ms and memcached
+// 0.05 ms. (A cached product read costs the clone only 55–75 µs, against
+// the gateway's and the generator's hundreds: with it the clones could
+// never be the bottleneck.) At cloneCPUs a clone holds 150–200 pages a
+// second, few enough that four clones are still the bottleneck on a
+// machine of two cores. 0.2 was used before, when the CFS period was 10 ms
+// for every quota: at 50 ms (infra/cpuquota gives a small quota a period
+// that holds a bandwidth slice) a clone of 0.2 held 450–575/s, and two of
+// them already met the machine's limit. docs/loadtest.md explains the
+// choices.
 const (
-	cloneCPUs      = 0.2
+	cloneCPUs      = 0.1
 	capacityP99    = 250 * time.Millisecond
 	capacityRepeat = 3
 	lowLoadRPS     = 20
@@ -104,19 +104,19 @@ type CapacityStat struct {
 	LowLoad *Trial `json:"low_load,omitempty"`
 }
 
-// median run: the one whose capacity is the median, for its CPU table.
+// medianRun is the run whose capacity is closest to the median, for its
+// CPU table.
 func (c *CapacityStat) medianRun() *CapacityRun {
 	if len(c.Runs) == 0 {
 		return nil
 	}
-	runs := slices.Clone(c.Runs)
-	slices.SortFunc(runs, func(a, b CapacityRun) int { return cmp.Compare(a.RPS, b.RPS) })
-	for i := range c.Runs {
-		if c.Runs[i].RPS == runs[len(runs)/2].RPS {
-			return &c.Runs[i]
+	closest := 0
+	for i, r := range c.Runs {
+		if math.Abs(r.RPS-c.Median) < math.Abs(c.Runs[closest].RPS-c.Median) {
+			closest = i
 		}
 	}
-	return nil
+	return &c.Runs[closest]
 }
 
 func (c *CapacityStat) finish() {
@@ -125,8 +125,11 @@ func (c *CapacityStat) finish() {
 		caps = append(caps, r.RPS)
 	}
 	slices.Sort(caps)
-	if len(caps) > 0 {
-		c.Median, c.Min, c.Max = caps[len(caps)/2], caps[0], caps[len(caps)-1]
+	if n := len(caps); n > 0 {
+		// Of an even count, the mean of the middle two: the upper one alone
+		// would make every ratio of two repeats the more favourable.
+		c.Median = (caps[(n-1)/2] + caps[n/2]) / 2
+		c.Min, c.Max = caps[0], caps[n-1]
 	}
 }
 
@@ -505,16 +508,19 @@ func (s *Stack) startWithCPUs(ctx context.Context, action, name string, cpus flo
 // real, and the cache experiment's subject, but here it would hide the
 // clones' own capacity.
 //
-// Last, the clone serves 2 requests at once per q and queues the rest for
-// up to the p99 bound, then sheds them (the capacity limit of
-// infra/httpserver: back pressure, 503 with Retry-After). Without it a
-// trial past capacity left a thousand requests inside a clone, each holding
-// a gzip writer of a few hundred KB: the clone's heap grew to 330 MB, and
-// marking it took the next trials' CPU, which then held half of what they
-// had held before. The queue is deep enough (256) that the wait, not its
-// length, decides: with 32, a lone clone shed 2 requests of a rate it held
-// while two clones' gateway retried theirs on the other one, which made
-// 2 clones hold 2.08× one.
+// Last, the clone serves 2 requests at once per q and queues up to 256 per
+// q for up to 4× the p99 bound, then sheds them (the capacity limit of
+// infra/httpserver: back pressure, 503 with Retry-After). Without a limit
+// a trial past capacity left a thousand requests inside a clone, each
+// holding a gzip writer of a few hundred KB: the clone's heap grew to
+// 330 MB, and marking it took the next trials' CPU, which then held half of
+// what they had held before. The wait is longer than the bound because
+// shedding is not free: a shed request still passes the tracing, metrics
+// and problem+json of every other, and a clone of a tenth of a core that
+// shed at the bound, after one throttled period too many, spent its quota
+// rejecting (offered 300/s it served 72, when it holds 150). A trial that
+// waits past the bound misses on its p99 anyway; one that overflows the
+// queue is past capacity.
 func cloneEnv(cores float64) map[string]string {
 	procs := max(1, int(math.Ceil(cores-1e-9)))
 	size := max(1, int(math.Round(cores/cloneCPUs))) // in clones of q
@@ -527,8 +533,35 @@ func cloneEnv(cores float64) map[string]string {
 		"CATALOG_CACHE_LIST_TTL":    "1h",
 		"HTTP_MAX_CONCURRENCY":      strconv.Itoa(2 * size),
 		"HTTP_MAX_QUEUE":            strconv.Itoa(256 * size),
-		"HTTP_QUEUE_TIMEOUT":        capacityP99.String(),
+		"HTTP_QUEUE_TIMEOUT":        (4 * capacityP99).String(),
 	}
+}
+
+// balanceRoundRobin restarts the gateway with the catalog pool balanced
+// round-robin, for as long as a scaling experiment runs; the returned func
+// restarts it as the stack runs it. Under its usual p2c_ewma the gateway
+// steers each request away from a clone that is slow right now (throttled
+// at the end of its period, or backed up after a burst), which a lone clone
+// cannot do for itself: with that steering 3 clones of q held 3.5× one,
+// more than three machines can. Round-robin gives each of N clones a 1/N
+// share of the same arrivals, so the pool's capacity is its clones' and
+// nothing the balancer adds; the balancer's own gain is the knee's and
+// gatewaybench's subject.
+func (s *Stack) balanceRoundRobin(ctx context.Context) (restore func(), err error) {
+	restart := func(ctx context.Context, env map[string]string) error {
+		if err := s.Control(ctx, "stop", topology.Gateway); err != nil {
+			return err
+		}
+		return s.ControlEnv(ctx, "start", topology.Gateway, env)
+	}
+	if err := restart(ctx, map[string]string{"GATEWAY_CATALOG_POLICY": string(balancer.RoundRobin)}); err != nil {
+		return nil, fmt.Errorf("restarting the gateway round-robin: %w", err)
+	}
+	return func() {
+		if err := restart(context.WithoutCancel(ctx), nil); err != nil {
+			fmt.Fprintf(s.Log, "  restoring the gateway: %v\n", err)
+		}
+	}, nil
 }
 
 // restartClone restarts one catalog clone with a quota.

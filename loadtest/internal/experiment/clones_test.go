@@ -14,15 +14,17 @@ import (
 // one bisection each on shortened trials. Two clones must hold clearly more
 // than one (the quota, not the shared machine, is what a clone runs into),
 // and not more than twice as much, which no real pair of clones does. It
-// restarts the clones, so it holds the stack alone.
+// restarts the clones, so it holds the stack alone. Each is measured twice:
+// a lone clone's capacity moves by a tenth between trials, and "more than
+// twice" must hold over every repeat to be a bug.
 func TestTwoClonesHoldMoreThanOne(t *testing.T) {
 	st := stacktest.Require(t)
 	st.Exclusive(t)
 	var log bytes.Buffer
 	s := &Stack{M: st.Manifest, Log: &log}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
-	rows, err := runClones(ctx, s, Options{Repeats: 1, MaxClones: 2, DurationScale: 0.5})
+	rows, err := runClones(ctx, s, Options{Repeats: 2, MaxClones: 2, DurationScale: 0.5})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
@@ -34,7 +36,8 @@ func TestTwoClonesHoldMoreThanOne(t *testing.T) {
 	if one <= 0 || two < 1.3*one {
 		t.Errorf("2 clones hold %.0f/s against one clone's %.0f/s; want clearly more\n%s", two, one, log.String())
 	}
-	if two > 2.1*one {
-		t.Errorf("2 clones hold %.2f× one clone: more than 2× is a measurement bug\n%s", two/one, log.String())
+	if beyond(rows[0], rows[1], 2) {
+		t.Errorf("2 clones hold %.2f× one clone, at least %.2f× over every repeat: more than 2× is a measurement bug\n%s",
+			two/one, leastRatio(rows[0], rows[1]), log.String())
 	}
 }

@@ -31,7 +31,12 @@ func clones() *Experiment {
 }
 
 func runClones(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
-	p, err := newProber(ctx, s, opt)
+	restoreGateway, err := s.balanceRoundRobin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer restoreGateway()
+	p, err := newProber(ctx, s, opt) // after the restart: it meters the gateway's new pid
 	if err != nil {
 		return nil, err
 	}
@@ -109,12 +114,40 @@ func clonesCheck(o *Outcome) []string {
 	if r[2] < threeClonesTarget {
 		fails = append(fails, fmt.Sprintf("3 clones hold %.2f× one clone, target ≥ %.1f×", r[2], threeClonesTarget))
 	}
-	for i, x := range r {
-		if n := float64(i + 1); x > n*(1+bisectPrecision) {
-			fails = append(fails, fmt.Sprintf("%d clones hold %.2f× one clone, more than %d× by more than a bisection's precision: a measurement bug, not a result", i+1, x, i+1))
+	for i := range rows {
+		if n := float64(i + 1); beyond(rows[0], rows[i], n) {
+			fails = append(fails, fmt.Sprintf("%d clones hold %.2f× one clone (at least %.2f× over every repeat), more than %d× by more than a bisection's precision: a measurement bug, not a result",
+				i+1, r[i], leastRatio(rows[0], rows[i]), i+1))
 		}
 	}
 	return fails
+}
+
+// leastRatio is the smallest ratio of row to base that the repeats allow:
+// row's lowest capacity over base's highest.
+func leastRatio(base, row Row) float64 {
+	lo, hi := row.Capacity, base.Capacity
+	if st := row.CapacityStat; st != nil && st.Min > 0 {
+		lo = st.Min
+	}
+	if st := base.CapacityStat; st != nil && st.Max > 0 {
+		hi = st.Max
+	}
+	if hi <= 0 {
+		return 0
+	}
+	return lo / hi
+}
+
+// beyond says row holds more than n× base for certain: by more than a
+// bisection's precision even between base's best repeat and row's worst.
+// A lone clone of q near its capacity is throttled for most of each
+// period, and its p99 (the bound) moves by half from one trial to the next
+// (95 to 246 ms at 150/s in one run); comparing medians alone would call
+// that noise a bug, and hide none of a real excess, which shows in every
+// repeat.
+func beyond(base, row Row, n float64) bool {
+	return leastRatio(base, row) > n*(1+bisectPrecision)
 }
 
 func clonesVerdict(rows []Row) string {
@@ -233,13 +266,18 @@ func vertical() *Experiment {
 }
 
 func runVertical(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
-	p, err := newProber(ctx, s, opt)
-	if err != nil {
-		return nil, err
-	}
 	names, _ := s.CatalogClones()
 	if len(names) < 2 {
 		return nil, fmt.Errorf("vertical needs the topology's two catalog clones, found %v", names)
+	}
+	restoreGateway, err := s.balanceRoundRobin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer restoreGateway()
+	p, err := newProber(ctx, s, opt) // after the restart: it meters the gateway's new pid
+	if err != nil {
+		return nil, err
 	}
 	defer s.restoreClones(ctx, 0)
 	quota := map[string]float64{}
@@ -294,8 +332,9 @@ func verticalCheck(o *Outcome) []string {
 		fails = append(fails, fmt.Sprintf("2q holds %.2f× q, target ≥ %.1f×", r[1], verticalTarget))
 	}
 	for i, k := range []float64{1, 2, 3, 2} {
-		if i < len(r) && r[i] > k*(1+bisectPrecision) {
-			fails = append(fails, fmt.Sprintf("%s holds %.2f× q, more than %g×: a measurement bug, not a result", rows[i].Config, r[i], k))
+		if i < len(r) && beyond(rows[0], rows[i], k) {
+			fails = append(fails, fmt.Sprintf("%s holds %.2f× q (at least %.2f× over every repeat), more than %g×: a measurement bug, not a result",
+				rows[i].Config, r[i], leastRatio(rows[0], rows[i]), k))
 		}
 	}
 	return fails
