@@ -30,16 +30,27 @@ func clones() *Experiment {
 	}
 }
 
+// newScalingProber readies clones and vertical: the gateway round-robin
+// (balanceRoundRobin says why), then the prober, which meters the
+// restarted gateway's pid. restore puts the gateway's own policy back.
+func newScalingProber(ctx context.Context, s *Stack, opt Options) (p *prober, restore func(), err error) {
+	restore, err = s.balanceRoundRobin(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p, err = newProber(ctx, s, opt); err != nil {
+		restore()
+		return nil, nil, err
+	}
+	return p, restore, nil
+}
+
 func runClones(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
-	restoreGateway, err := s.balanceRoundRobin(ctx)
+	p, restoreGateway, err := newScalingProber(ctx, s, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer restoreGateway()
-	p, err := newProber(ctx, s, opt) // after the restart: it meters the gateway's new pid
-	if err != nil {
-		return nil, err
-	}
 	names, _ := s.CatalogClones()
 	scaledOut := 0
 	defer func() { s.restoreClones(ctx, scaledOut) }()
@@ -270,15 +281,11 @@ func runVertical(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
 	if len(names) < 2 {
 		return nil, fmt.Errorf("vertical needs the topology's two catalog clones, found %v", names)
 	}
-	restoreGateway, err := s.balanceRoundRobin(ctx)
+	p, restoreGateway, err := newScalingProber(ctx, s, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer restoreGateway()
-	p, err := newProber(ctx, s, opt) // after the restart: it meters the gateway's new pid
-	if err != nil {
-		return nil, err
-	}
 	defer s.restoreClones(ctx, 0)
 	quota := map[string]float64{}
 	with := func(ctx context.Context, first, second float64) error {
