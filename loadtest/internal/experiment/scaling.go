@@ -22,8 +22,9 @@ func clones() *Experiment {
 	return &Experiment{
 		Name: "clones", Concept: "horizontal scaling, load balancing; performance vs scalability",
 		Question: fmt.Sprintf("1, 2, 3 and 4 catalog clones behind the gateway, each under a CPU quota of %g cores (its own cgroup), cached list pages of 100 products, gzip-compressed per response. "+
-			"Each one's capacity is the highest rate held (achieved ≥ 99 %%, p99 ≤ %s, 0 errors), found by bisection, %d times in random order: median and spread. "+
-			"Targets: 2 clones ≥ %.2f× one, 3 clones ≥ %.1f×, and no N clones above N× by more than the bisection's 5 %% (that would be a measurement bug). "+
+			"The gateway balances round-robin while it runs. "+
+			"Each one's capacity is the highest rate held (achieved ≥ 99 %%, p99 ≤ %s, 0 errors, no request shed by a clone), found by bisection, repeated in random order (%d times unless -repeats says otherwise): median and spread. "+
+			"Targets: 2 clones ≥ %.2f× one, 3 clones ≥ %.1f×, and no N clones above N× by more than the bisection's 5 %% over every repeat (that would be a measurement bug). "+
 			"Every component's CPU at each capacity shows what becomes the bottleneck once the clones are not; one request's latency at %d/s beside it shows performance staying put while capacity grows.",
 			cloneCPUs, capacityP99, capacityRepeat, twoClonesTarget, threeClonesTarget, lowLoadRPS),
 		Metric: Capacity, Custom: runClones, Verdict: clonesVerdict, Check: clonesCheck,
@@ -270,7 +271,7 @@ func vertical() *Experiment {
 	return &Experiment{
 		Name: "vertical", Concept: "vertical scaling",
 		Question: fmt.Sprintf("One catalog clone made bigger: a quota of q, 2q and 3q cores (q = %g, as in clones) with GOMAXPROCS and the pool grown with it, "+
-			"restarted through the stack's supervisor with --cpus; beside it two clones of q. The same bisection, %d times in random order. Target: 2q ≥ %.1f× q.",
+			"restarted through the stack's supervisor with --cpus; beside it two clones of q, the gateway round-robin. The same bisection, repeated in random order (%d times unless -repeats says otherwise). Target: 2q ≥ %.1f× q.",
 			cloneCPUs, capacityRepeat, verticalTarget),
 		Metric: Capacity, Custom: runVertical, Verdict: verticalVerdict, Check: verticalCheck,
 	}
