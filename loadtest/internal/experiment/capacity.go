@@ -166,7 +166,8 @@ func (p *prober) run(ctx context.Context, rate float64) (Trial, error) {
 
 func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	rate = math.Max(1, math.Round(rate))
-	if err := p.settle(ctx); err != nil {
+	members, err := p.settle(ctx)
+	if err != nil {
 		return Trial{}, err
 	}
 	yaml := fmt.Sprintf("name: capacity\nwarmup: {rate: %g, duration: %s}\nstages: [{rate: %g, duration: %s}]\n%s",
@@ -175,7 +176,7 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	if err != nil {
 		return Trial{}, err
 	}
-	shedBefore, err := p.shed(ctx)
+	shedBefore, err := shed(ctx, members)
 	if err != nil {
 		return Trial{}, err
 	}
@@ -185,7 +186,7 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 		return Trial{}, err
 	}
 	after := p.meter.read()
-	shedAfter, err := p.shed(ctx)
+	shedAfter, err := shed(ctx, members)
 	if err != nil {
 		return Trial{}, err
 	}
@@ -225,22 +226,23 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 // its client gave up on, and the gateway may have ejected a clone that
 // timed out: the next trial would inherit both and miss a rate it holds.
 // Idle is two pages in a row, read from each clone directly, within
-// settledRead.
-func (p *prober) settle(ctx context.Context) error {
+// settledRead. It returns the pool's members, which stay the same until
+// the next trial's setup.
+func (p *prober) settle(ctx context.Context) ([]memberStatus, error) {
 	const settledRead, limit = 50 * time.Millisecond, 30 * time.Second
 	deadline := time.Now().Add(limit)
 	members, err := p.s.catalogMembers(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range members {
 		for fast := 0; fast < 2; {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("catalog clone %s still busy %s after a trial", m.URL, limit)
+				return nil, fmt.Errorf("catalog clone %s still busy %s after a trial", m.URL, limit)
 			}
 			took, err := readPage(ctx, m.URL)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if took < settledRead {
 				fast++
@@ -256,7 +258,7 @@ func (p *prober) settle(ctx context.Context) error {
 			want++
 		}
 	}
-	return p.s.WaitServing(ctx, "catalog", want)
+	return members, p.s.WaitServing(ctx, "catalog", want)
 }
 
 // shed is how many requests the catalog clones have answered 503 at their
@@ -266,11 +268,7 @@ func (p *prober) settle(ctx context.Context) error {
 // Counting it at the clones judges every pool by the same rule, that no
 // clone was given more than it serves within the bound (with the retries,
 // 2 clones held 2.3× one).
-func (p *prober) shed(ctx context.Context) (int64, error) {
-	members, err := p.s.catalogMembers(ctx)
-	if err != nil {
-		return 0, err
-	}
+func shed(ctx context.Context, members []memberStatus) (int64, error) {
 	var total float64
 	for _, m := range members {
 		f, err := scrape.Get(ctx, http.DefaultClient, m.URL)
