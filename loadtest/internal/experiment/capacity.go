@@ -72,13 +72,16 @@ limits: {max_workers: 1000, max_lag: 2s, timeout: 5s}
 
 // Trial is one fixed-rate run of a capacity search.
 type Trial struct {
-	RateRPS           float64        `json:"rate_rps"`
-	Held              bool           `json:"held"`
-	AchievedRPS       float64        `json:"achieved_rps"`
-	P50               float64        `json:"p50_ms,omitempty"`
-	P99               float64        `json:"p99_ms,omitempty"`
-	Errors            int64          `json:"errors"`
-	Shed              int64          `json:"shed"`          // requests the clones answered 503, retried or not
+	RateRPS     float64 `json:"rate_rps"`
+	Held        bool    `json:"held"`
+	AchievedRPS float64 `json:"achieved_rps"`
+	P50         float64 `json:"p50_ms,omitempty"`
+	P99         float64 `json:"p99_ms,omitempty"`
+	Errors      int64   `json:"errors"`
+	Shed        int64   `json:"shed"` // requests the clones answered 503, retried or not
+	// CloneCores is the CPU the serving clones used together (drained
+	// ones left out), for their CPU per page and share of their quota.
+	CloneCores        float64        `json:"clone_cores"`
 	Why               string         `json:"why,omitempty"` // why it did not hold
 	GeneratorUSPerReq float64        `json:"generator_cpu_per_request_us"`
 	CPU               []ComponentCPU `json:"cpu"`
@@ -99,6 +102,8 @@ type CapacityStat struct {
 	Median float64       `json:"median_rps"`
 	Min    float64       `json:"min_rps"`
 	Max    float64       `json:"max_rps"`
+	// Quota is the serving clones' quota together, in cores.
+	Quota float64 `json:"quota_cores,omitempty"`
 	// LowLoad is one request's latency at lowLoadRPS (performance, beside
 	// capacity: scalability).
 	LowLoad *Trial `json:"low_load,omitempty"`
@@ -134,21 +139,24 @@ func (c *CapacityStat) finish() {
 }
 
 // capacityConfig is one configuration of a capacity experiment: setup puts
-// the stack in shape (which clones serve, with what quota).
+// the stack in shape (which clones serve, with what quota together).
 type capacityConfig struct {
 	name  string
+	quota float64
 	setup func(ctx context.Context) error
 }
 
 // prober runs trials against the gateway and meters the stack meanwhile.
 type prober struct {
-	s      *Stack
-	opt    Options
-	meter  *cpuMeter
-	target string
-	hold   time.Duration
-	warm   time.Duration
-	bound  time.Duration
+	s     *Stack
+	opt   Options
+	meter *cpuMeter
+	// cloneNames are the meter's names of the catalog members, by URL.
+	cloneNames map[string]string
+	target     string
+	hold       time.Duration
+	warm       time.Duration
+	bound      time.Duration
 	// precision ends a bisection when the bracket is this narrow (0: 5 %).
 	precision float64
 	// skipLowLoad leaves out the low-load latency trial.
@@ -195,6 +203,7 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	t := Trial{RateRPS: rate, AchievedRPS: st.AchievedRPS, Errors: st.Latency.Errors,
 		Shed: shedAfter - shedBefore, GeneratorUSPerReq: res.Generator.CPUPerRequestUS, LoadAvg: after.loadAvg}
 	t.CPU, t.MachineCores = p.meter.between(before, after)
+	t.CloneCores = p.servingCores(members, t.CPU)
 	if !st.Saturated {
 		t.P50, t.P99 = st.Latency.P50, st.Latency.P99
 	}
@@ -357,7 +366,7 @@ func (p *prober) measureCapacities(ctx context.Context, configs []capacityConfig
 	rand.Shuffle(len(turns), func(i, j int) { turns[i], turns[j] = turns[j], turns[i] })
 	stats := map[string]*CapacityStat{}
 	for _, c := range configs {
-		stats[c.name] = &CapacityStat{}
+		stats[c.name] = &CapacityStat{Quota: c.quota}
 	}
 	for i, t := range turns {
 		c := configs[t.cfg]
@@ -631,14 +640,33 @@ func (p *prober) meterClones(ctx context.Context) error {
 		return err
 	}
 	p.meter.targets = slices.DeleteFunc(p.meter.targets, func(t meterTarget) bool { return strings.HasPrefix(t.name, "clone ") })
+	p.cloneNames = map[string]string{}
 	for i, m := range members {
 		port := 0
 		if j := strings.LastIndexByte(m.URL, ':'); j >= 0 {
 			port, _ = strconv.Atoi(strings.TrimRight(m.URL[j+1:], "/"))
 		}
-		p.meter.targets = append(p.meter.targets, meterTarget{name: "clone " + strconv.Itoa(i+1), ports: []int{port}})
+		name := "clone " + strconv.Itoa(i+1)
+		p.cloneNames[m.URL] = name
+		p.meter.targets = append(p.meter.targets, meterTarget{name: name, ports: []int{port}})
 	}
 	return p.meter.resolve()
+}
+
+// servingCores is the CPU of the members that were not drained.
+func (p *prober) servingCores(members []memberStatus, cpu []ComponentCPU) float64 {
+	var sum float64
+	for _, m := range members {
+		if m.Draining {
+			continue
+		}
+		for _, c := range cpu {
+			if c.Name == p.cloneNames[m.URL] {
+				sum += c.Cores
+			}
+		}
+	}
+	return sum
 }
 
 func scaled(d time.Duration, opt Options) time.Duration {

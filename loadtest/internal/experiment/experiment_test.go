@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -168,6 +169,43 @@ func TestClonesVerdictIsBinding(t *testing.T) {
 	}
 	if v := clonesVerdict(rows(100, 190, 280, 285).Rows); !strings.Contains(v, "clone 4 adds nothing") {
 		t.Errorf("verdict does not name the clone that adds nothing:\n%s", v)
+	}
+}
+
+func TestVerticalVerdictIsBinding(t *testing.T) {
+	// Each row: capacity, the clones' CPU at it, and their quota.
+	type cfg struct{ rps, cores, quota float64 }
+	outcome := func(cfgs ...cfg) *Outcome {
+		o := &Outcome{}
+		for i, c := range cfgs {
+			at := &Trial{RateRPS: c.rps, AchievedRPS: c.rps, Held: true, CloneCores: c.cores}
+			st := &CapacityStat{Median: c.rps, Min: c.rps, Max: c.rps, Quota: c.quota, Runs: []CapacityRun{{RPS: c.rps, At: at}}}
+			o.Rows = append(o.Rows, Row{Config: fmt.Sprintf("config %d", i), Capacity: c.rps, CapacityStat: st})
+		}
+		return o
+	}
+	q, twoQ, threeQ, pairQ := cfg{150, 0.1, 0.1}, cfg{400, 0.2, 0.2}, cfg{640, 0.3, 0.3}, cfg{300, 0.2, 0.2}
+	o := outcome(q, twoQ, threeQ, pairQ)
+	if f := verticalCheck(o); len(f) != 0 {
+		t.Errorf("2q at 2.7× q with every clone at its quota is a result, failures %v", f)
+	}
+	if v := verticalVerdict(o.Rows); !strings.Contains(v, "0.50 ms of CPU a page against q's 0.67") {
+		t.Errorf("the verdict does not explain 2q above 2× by its CPU per page:\n%s", v)
+	}
+	if f := verticalCheck(outcome(q, cfg{300, 0.2, 0.2}, threeQ, pairQ)); len(f) != 0 {
+		t.Errorf("2q at 2× q: %v", f)
+	}
+	if f := verticalCheck(outcome(q, cfg{250, 0.2, 0.2}, threeQ, pairQ)); len(f) != 1 || !strings.Contains(f[0], "target") {
+		t.Errorf("2q at 1.67× q, under the target: %v", f)
+	}
+	if f := verticalCheck(outcome(cfg{150, 0.06, 0.1}, twoQ, threeQ, pairQ)); len(f) != 1 || !strings.Contains(f[0], "something other than their CPU") {
+		t.Errorf("a q clone stopped at 60 %% of its quota: %v", f)
+	}
+	if f := verticalCheck(outcome(q, twoQ, cfg{640, 0.4, 0.3}, pairQ)); len(f) != 1 || !strings.Contains(f[0], "meter is wrong") {
+		t.Errorf("a clone over its quota: %v", f)
+	}
+	if f := verticalCheck(outcome(q, twoQ, threeQ, cfg{350, 0.2, 0.2})); len(f) != 1 || !strings.Contains(f[0], "measurement bug") {
+		t.Errorf("two clones of q at 2.33× q: %v", f)
 	}
 }
 

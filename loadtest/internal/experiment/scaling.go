@@ -24,9 +24,9 @@ func clones() *Experiment {
 		Question: fmt.Sprintf("1, 2, 3 and 4 catalog clones behind the gateway, each under a CPU quota of %g cores (its own cgroup), cached list pages of 100 products, gzip-compressed per response. "+
 			"The gateway balances round-robin while it runs. "+
 			"Each one's capacity is the highest rate held (achieved ≥ 99 %%, p99 ≤ %s, 0 errors, no request shed by a clone), found by bisection, repeated in random order (%d times unless -repeats says otherwise): median and spread. "+
-			"Targets: 2 clones ≥ %.2f× one, 3 clones ≥ %.1f×, and no N clones above N× by more than the bisection's 5 %% over every repeat (that would be a measurement bug). "+
+			"Targets: 2 clones ≥ %.2f× one, 3 clones ≥ %.1f×, and no N clones above N× by more than the bisection's 5 %% over every repeat (that would be a measurement bug); up to 3 clones, their CPU at capacity at least %.0f %% of their quota (else they were not the bottleneck) and not over it. "+
 			"Every component's CPU at each capacity shows what becomes the bottleneck once the clones are not; one request's latency at %d/s beside it shows performance staying put while capacity grows.",
-			cloneCPUs, capacityP99, capacityRepeat, twoClonesTarget, threeClonesTarget, lowLoadRPS),
+			cloneCPUs, capacityP99, capacityRepeat, twoClonesTarget, threeClonesTarget, 100*cpuBoundShare, lowLoadRPS),
 		Metric: Capacity, Custom: runClones, Verdict: clonesVerdict, Check: clonesCheck,
 	}
 }
@@ -74,7 +74,7 @@ func runClones(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
 	}
 	var configs []capacityConfig
 	for n := 1; n <= opt.maxClones(); n++ {
-		configs = append(configs, capacityConfig{name: clonesName(n), setup: func(ctx context.Context) error { return s.serveWith(ctx, n) }})
+		configs = append(configs, capacityConfig{name: clonesName(n), quota: float64(n) * cloneCPUs, setup: func(ctx context.Context) error { return s.serveWith(ctx, n) }})
 	}
 	stats, err := p.measureCapacities(ctx, configs, 200)
 	if err != nil {
@@ -126,6 +126,7 @@ func clonesCheck(o *Outcome) []string {
 	if r[2] < threeClonesTarget {
 		fails = append(fails, fmt.Sprintf("3 clones hold %.2f× one clone, target ≥ %.1f×", r[2], threeClonesTarget))
 	}
+	fails = append(fails, quotaUse(rows[:min(3, len(rows))])...)
 	for i := range rows {
 		if n := float64(i + 1); beyond(rows[0], rows[i], n) {
 			fails = append(fails, fmt.Sprintf("%d clones hold %.2f× one clone (at least %.2f× over every repeat), more than %d× by more than a bisection's precision: a measurement bug, not a result",
@@ -133,6 +134,42 @@ func clonesCheck(o *Outcome) []string {
 		}
 	}
 	return fails
+}
+
+// cpuBoundShare is the share of their quota a configuration's clones must
+// use at its capacity for that capacity to be theirs. Below it something
+// else stopped the rate first (the gateway, the generator, the machine, or
+// latency alone), and a ratio of such capacities measures that instead.
+const cpuBoundShare = 0.85
+
+// quotaUse checks each row's clones ran at their quota at capacity: not
+// under cpuBoundShare of it (not the bottleneck), and not over it by more
+// than the meter's error (the meter is wrong: the kernel enforces it).
+func quotaUse(rows []Row) []string {
+	var fails []string
+	for _, row := range rows {
+		at, st := atCapacity(row), row.CapacityStat
+		if at == nil || st == nil || st.Quota <= 0 {
+			continue
+		}
+		switch share := at.CloneCores / st.Quota; {
+		case share < cpuBoundShare:
+			fails = append(fails, fmt.Sprintf("%s stopped at %.0f/s with its clones at %.2f of their %.2f cores: something other than their CPU stopped it, so its ratio is not the clones'",
+				row.Config, at.RateRPS, at.CloneCores, st.Quota))
+		case share > 1.1:
+			fails = append(fails, fmt.Sprintf("%s: its clones used %.2f cores of a %.2f-core quota, which the kernel does not allow: the CPU meter is wrong",
+				row.Config, at.CloneCores, st.Quota))
+		}
+	}
+	return fails
+}
+
+// msPerPage is the serving clones' CPU per page at a trial, in ms.
+func msPerPage(t *Trial) float64 {
+	if t == nil || t.AchievedRPS <= 0 {
+		return 0
+	}
+	return 1000 * t.CloneCores / t.AchievedRPS
 }
 
 // leastRatio is the smallest ratio of row to base that the repeats allow:
@@ -207,7 +244,7 @@ func capacityTables(b *strings.Builder, rows []Row) {
 			}
 		}
 	}
-	fmt.Fprintf(tw, "configuration\t%s\tmachine\tload avg\tgenerator µs/req\t\n", strings.Join(names, "\t"))
+	fmt.Fprintf(tw, "configuration\t%s\tmachine\tload avg\tgenerator µs/req\tclones' share of quota\tclone CPU ms/page\t\n", strings.Join(names, "\t"))
 	for _, row := range rows {
 		at := atCapacity(row)
 		if at == nil {
@@ -222,7 +259,11 @@ func capacityTables(b *strings.Builder, rows []Row) {
 				}
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%.0f\t\n", row.Config, strings.Join(cells, "\t"), at.MachineCores, at.LoadAvg, at.GeneratorUSPerReq)
+		share := "-"
+		if row.CapacityStat.Quota > 0 {
+			share = fmt.Sprintf("%.0f %%", 100*at.CloneCores/row.CapacityStat.Quota)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f\t%.0f\t%s\t%.2f\t\n", row.Config, strings.Join(cells, "\t"), at.MachineCores, at.LoadAvg, at.GeneratorUSPerReq, share, msPerPage(at))
 	}
 	tw.Flush()
 }
@@ -271,8 +312,10 @@ func vertical() *Experiment {
 	return &Experiment{
 		Name: "vertical", Concept: "vertical scaling",
 		Question: fmt.Sprintf("One catalog clone made bigger: a quota of q, 2q and 3q cores (q = %g, as in clones) with GOMAXPROCS and the pool grown with it, "+
-			"restarted through the stack's supervisor with --cpus; beside it two clones of q, the gateway round-robin. The same bisection, repeated in random order (%d times unless -repeats says otherwise). Target: 2q ≥ %.1f× q.",
-			cloneCPUs, capacityRepeat, verticalTarget),
+			"restarted through the stack's supervisor with --cpus; beside it two clones of q, the gateway round-robin. The same bisection, repeated in random order (%d times unless -repeats says otherwise). "+
+			"Target: 2q ≥ %.1f× q, with the clone's CPU at capacity at least %.0f %% of its quota in every configuration and not over it; two clones of q within 2× q, as clones are. "+
+			"One clone of 2q may exceed 2× q: the CPU table gives each configuration's CPU per page, which falls as one process's rate rises.",
+			cloneCPUs, capacityRepeat, verticalTarget, 100*cpuBoundShare),
 		Metric: Capacity, Custom: runVertical, Verdict: verticalVerdict, Check: verticalCheck,
 	}
 }
@@ -313,10 +356,10 @@ func runVertical(ctx context.Context, s *Stack, opt Options) ([]Row, error) {
 	}
 	q := cloneCPUs
 	configs := []capacityConfig{
-		{name: fmt.Sprintf("1 clone, q = %.2f cores", q), setup: func(ctx context.Context) error { return with(ctx, q, 0) }},
-		{name: fmt.Sprintf("1 clone, 2q = %.2f cores", 2*q), setup: func(ctx context.Context) error { return with(ctx, 2*q, 0) }},
-		{name: fmt.Sprintf("1 clone, 3q = %.2f cores", 3*q), setup: func(ctx context.Context) error { return with(ctx, 3*q, 0) }},
-		{name: fmt.Sprintf("2 clones of q = %.2f cores", q), setup: func(ctx context.Context) error { return with(ctx, q, q) }},
+		{name: fmt.Sprintf("1 clone, q = %.2f cores", q), quota: q, setup: func(ctx context.Context) error { return with(ctx, q, 0) }},
+		{name: fmt.Sprintf("1 clone, 2q = %.2f cores", 2*q), quota: 2 * q, setup: func(ctx context.Context) error { return with(ctx, 2*q, 0) }},
+		{name: fmt.Sprintf("1 clone, 3q = %.2f cores", 3*q), quota: 3 * q, setup: func(ctx context.Context) error { return with(ctx, 3*q, 0) }},
+		{name: fmt.Sprintf("2 clones of q = %.2f cores", q), quota: 2 * q, setup: func(ctx context.Context) error { return with(ctx, q, q) }},
 	}
 	stats, err := p.measureCapacities(ctx, configs, 200)
 	if err != nil {
@@ -339,13 +382,15 @@ func verticalCheck(o *Outcome) []string {
 	if r[1] < verticalTarget {
 		fails = append(fails, fmt.Sprintf("2q holds %.2f× q, target ≥ %.1f×", r[1], verticalTarget))
 	}
-	for i, k := range []float64{1, 2, 3, 2} {
-		if i < len(r) && beyond(rows[0], rows[i], k) {
-			fails = append(fails, fmt.Sprintf("%s holds %.2f× q (at least %.2f× over every repeat), more than %g×: a measurement bug, not a result",
-				rows[i].Config, r[i], leastRatio(rows[0], rows[i]), k))
-		}
+	// Two clones of q are clones: each at q's rate pays q's cost per page,
+	// so more than 2× is a measurement bug. One clone of 2q is not bound
+	// that way (verticalVerdict says why), but it must be the clone's CPU
+	// that stops each configuration, at its quota.
+	if len(rows) == 4 && beyond(rows[0], rows[3], 2) {
+		fails = append(fails, fmt.Sprintf("%s hold %.2f× q (at least %.2f× over every repeat), more than 2×: a measurement bug, not a result",
+			rows[3].Config, r[3], leastRatio(rows[0], rows[3])))
 	}
-	return fails
+	return append(fails, quotaUse(rows)...)
 }
 
 func verticalVerdict(rows []Row) string {
@@ -353,6 +398,21 @@ func verticalVerdict(rows []Row) string {
 	capacityTables(&b, rows)
 	if len(rows) == 4 && rows[3].Capacity > 0 && rows[1].Capacity > 0 {
 		fmt.Fprintf(&b, "one 2q clone against two q clones: %.0f/s against %.0f/s (%.2f×)\n", rows[1].Capacity, rows[3].Capacity, rows[1].Capacity/rows[3].Capacity)
+	}
+	// More than k× from k× the quota is no bug when the bigger clone pays
+	// less CPU per page, at its quota: a process's cost per page falls as
+	// its own rate rises (docs/loadtest.md has the fixed-rate measurements),
+	// and one clone of 2q runs at twice the rate of each of two clones of q.
+	r := ratios(rows)
+	base := msPerPage(atCapacity(rows[0]))
+	for i, k := range []float64{1, 2, 3} {
+		if i == 0 || i >= len(rows) || r[i] <= k {
+			continue
+		}
+		if own := msPerPage(atCapacity(rows[i])); own > 0 && base > 0 {
+			fmt.Fprintf(&b, "%s holds %.2f× q from %g× the cores: at its capacity it spends %.2f ms of CPU a page against q's %.2f (q pays %.2f× as much): the saving of one process serving a higher rate\n",
+				rows[i].Config, r[i], k, own, base, base/own)
+		}
 	}
 	return b.String()
 }
