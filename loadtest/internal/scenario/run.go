@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -255,7 +254,7 @@ func (g *generator) next() engine.Request {
 		req.Header.Set(k, expand(v))
 	}
 	if r := g.s.TraceSampling; r != nil {
-		req.Header.Set("Traceparent", g.traceparent(*r))
+		req.Header.Set("Traceparent", engine.TraceParent(*r))
 	}
 	switch {
 	case spec.Auth == "customer" && cust >= 0:
@@ -264,20 +263,6 @@ func (g *generator) next() engine.Request {
 		req.Header.Set("Authorization", "Bearer "+g.admin)
 	}
 	return req
-}
-
-// traceparent starts a new trace (W3C Trace Context, version 00) that is
-// sampled with probability ratio; g.mu is held.
-func (g *generator) traceparent(ratio float64) string {
-	var ids [24]byte // trace id (16), parent span id (8); never all zero
-	for i := 0; i < len(ids); i += 8 {
-		binary.LittleEndian.PutUint64(ids[i:], g.rng.Uint64()|1)
-	}
-	flags := "00"
-	if g.rng.Float64() < ratio {
-		flags = "01"
-	}
-	return "00-" + hex.EncodeToString(ids[:16]) + "-" + hex.EncodeToString(ids[16:]) + "-" + flags
 }
 
 // product draws a product id; g.mu is held.

@@ -49,6 +49,7 @@ type options struct {
 	warmup    time.Duration
 	customers int
 	maxFlight int
+	sample    float64 // <0: the stack's own ratio
 }
 
 func parse(args []string, getenv func(string) string) (options, error) {
@@ -62,8 +63,12 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "a step at the first rate, not reported, before the measured ones (0: none)")
 	fs.IntVar(&o.customers, "customers", 200, "distinct customers (spread over the shards)")
 	fs.IntVar(&o.maxFlight, "max-in-flight", 1000, "requests in flight before the generator gives up on a step")
+	fs.Float64Var(&o.sample, "sample", 0.01, "trace sampling ratio: ordersbench roots each request's trace and the stack follows, as the capacity experiments do (-1: the stack's own ratio)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.sample > 1 {
+		return o, fmt.Errorf("-sample %g: a ratio is at most 1", o.sample)
 	}
 	o.gateway, o.admin = *gateway, *admin
 	if o.gateway == "" {
@@ -98,7 +103,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	b := &bench{opts: opts, http: &http.Client{Timeout: 15 * time.Second, Transport: engine.NewTransport(2048)}}
+	// A production edge samples a few percent of traces; the local stack's
+	// ratio of 1 also makes every request pay for its spans (the gorm
+	// plugin's SQL parsing, the exporters, Jaeger's ingestion), which
+	// measured here cost more than the order's own work.
+	var transport http.RoundTripper = engine.NewTransport(2048)
+	if opts.sample >= 0 {
+		transport = engine.Sampled{Next: transport, Ratio: opts.sample}
+	}
+	b := &bench{opts: opts, http: &http.Client{Timeout: 15 * time.Second, Transport: transport}}
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
@@ -129,7 +142,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			accept, s.final.P50, s.final.P99, s.final.Max, s.confirmed, s.rejected, s.pending, s.cpu)
 		tw.Flush()
 	}
-	fmt.Fprintf(stdout, "trace sampling: %s\n", sampling(ctx, opts.admin))
+	if opts.sample >= 0 {
+		fmt.Fprintf(stdout, "trace sampling: %g, rooted by ordersbench (the stack's own: %s)\n", opts.sample, sampling(ctx, opts.admin))
+	} else {
+		fmt.Fprintf(stdout, "trace sampling: %s\n", sampling(ctx, opts.admin))
+	}
 	misses := verdict(results)
 	for _, m := range misses {
 		fmt.Fprintln(stdout, "MISS:", m)
