@@ -167,6 +167,14 @@ func TestClonesVerdictIsBinding(t *testing.T) {
 	if f := clonesCheck(rows(0, 0, 0)); len(f) == 0 {
 		t.Error("no capacity at all passed")
 	}
+	noisy := rows(100, 190, 330, 400)
+	noisy.Rows[0].CapacityStat.Max, noisy.Rows[2].CapacityStat.Min = 115, 290
+	if f := clonesCheck(noisy); len(f) != 0 {
+		t.Errorf("3 clones at 3.3× by medians but 2.5× lowest over highest: %v", f)
+	}
+	if v := clonesVerdict(noisy.Rows); !strings.Contains(v, "3 clones: the medians give 3.30×") {
+		t.Errorf("a median ratio above N is not called out:\n%s", v)
+	}
 	if v := clonesVerdict(rows(100, 190, 280, 285).Rows); !strings.Contains(v, "clone 4 adds nothing") {
 		t.Errorf("verdict does not name the clone that adds nothing:\n%s", v)
 	}

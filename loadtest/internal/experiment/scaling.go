@@ -136,6 +136,17 @@ func clonesCheck(o *Outcome) []string {
 	return fails
 }
 
+// noisyExcess says so when row's median is above n× base's but its
+// lowest repeat over base's highest is not: the medians overstate what the
+// repeats show, and the spread is the reading, not the ratio.
+func noisyExcess(b *strings.Builder, base, row Row, n float64) {
+	if base.Capacity <= 0 || row.Capacity/base.Capacity <= n*(1+bisectPrecision) || beyond(base, row, n) {
+		return
+	}
+	fmt.Fprintf(b, "%s: the medians give %.2f×, more than %g×, but the lowest repeat over the base's highest is %.2f×: the repeats are as wide as the excess, so read the spread, not the ratio\n",
+		row.Config, row.Capacity/base.Capacity, n, leastRatio(base, row))
+}
+
 // cpuBoundShare is the share of their quota a configuration's clones must
 // use at its capacity for that capacity to be theirs. Below it something
 // else stopped the rate first (the gateway, the generator, the machine, or
@@ -202,6 +213,9 @@ func beyond(base, row Row, n float64) bool {
 func clonesVerdict(rows []Row) string {
 	var b strings.Builder
 	capacityTables(&b, rows)
+	for i := range rows {
+		noisyExcess(&b, rows[0], rows[i], float64(i+1))
+	}
 	// The clone that adds nothing: the first whose row gains under a
 	// tenth of one clone's capacity.
 	for i := 1; i < len(rows); i++ {
@@ -396,6 +410,9 @@ func verticalCheck(o *Outcome) []string {
 func verticalVerdict(rows []Row) string {
 	var b strings.Builder
 	capacityTables(&b, rows)
+	if len(rows) == 4 {
+		noisyExcess(&b, rows[0], rows[3], 2)
+	}
 	if len(rows) == 4 && rows[3].Capacity > 0 && rows[1].Capacity > 0 {
 		fmt.Fprintf(&b, "one 2q clone against two q clones: %.0f/s against %.0f/s (%.2f×)\n", rows[1].Capacity, rows[3].Capacity, rows[1].Capacity/rows[3].Capacity)
 	}

@@ -249,7 +249,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	var self1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self1)
-	report(stdout, configs, cpuOf(self1)-cpuOf(self0), time.Since(start))
+	if misses := report(stdout, configs, cpuOf(self1)-cpuOf(self0), time.Since(start)); len(misses) > 0 {
+		return fmt.Errorf("missed: %s", strings.Join(misses, "; "))
+	}
 	return nil
 }
 
@@ -345,7 +347,8 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-func report(w io.Writer, configs []*config, genCPU, total time.Duration) {
+// report prints the table and the ratios, and returns the targets missed.
+func report(w io.Writer, configs []*config, genCPU, total time.Duration) (misses []string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "configuration\tachieved/s\tmin round\tmax round\tp50 ms (median round)\tp99 ms\tsaturated rounds\tserver CPU/req\terrors\tnot from expected source\t")
 	by := map[string]*config{}
@@ -363,10 +366,10 @@ func report(w io.Writer, configs []*config, genCPU, total time.Duration) {
 	// the work: server CPU per request, the inverse of the capacity a core
 	// gives. The same ratio per round shows how much the machine's noise
 	// moved it.
-	ratio := func(a, b string) string {
+	ratio := func(a, b string) (string, float64) {
 		x, y := by[a], by[b]
 		if x == nil || y == nil || x.pid == 0 || y.pid == 0 || x.reqs == 0 || y.reqs == 0 {
-			return "-"
+			return "-", 0
 		}
 		cx := float64(x.cpu) / float64(x.reqs)
 		cy := float64(y.cpu) / float64(y.reqs)
@@ -383,15 +386,25 @@ func report(w io.Writer, configs []*config, genCPU, total time.Duration) {
 		if x.saturated > 0 || y.saturated > 0 {
 			s += "; some rounds were saturated: lower -rate"
 		}
-		return s
+		return s, cy / cx
 	}
-	fmt.Fprintf(w, "\nlist cached / uncached:        %s   target ≥ 3×\n", ratio("list cached", "list uncached"))
-	fmt.Fprintf(w, "product cached / healthz:      %s   target ≥ 0.8×\n", ratio("product cached", "healthz"))
-	fmt.Fprintf(w, "product cached / uncached:     %s\n", ratio("product cached", "product uncached"))
-	fmt.Fprintf(w, "floor product / floor healthz: %s   the same request path over a free in-process cache: the best any cache could do\n",
-		ratio("floor product", "floor healthz"))
+	target := func(label, a, b string, want float64) {
+		s, got := ratio(a, b)
+		fmt.Fprintf(w, "%s%s   target ≥ %g×\n", label, s, want)
+		if got < want {
+			misses = append(misses, fmt.Sprintf("%s / %s %.2f×, target ≥ %g×", a, b, got, want))
+		}
+	}
+	fmt.Fprintln(w)
+	target("list cached / uncached:        ", "list cached", "list uncached", 3)
+	target("product cached / healthz:      ", "product cached", "healthz", 0.8)
+	s, _ := ratio("product cached", "product uncached")
+	fmt.Fprintf(w, "product cached / uncached:     %s\n", s)
+	s, _ = ratio("floor product", "floor healthz")
+	fmt.Fprintf(w, "floor product / floor healthz: %s   the same request path over a free in-process cache: the best any cache could do\n", s)
 	fmt.Fprintf(w, "\nload generator CPU: %s over %s of wall time (%.0f%% of one core)\n",
 		genCPU.Round(time.Millisecond), total.Round(time.Millisecond), 100*genCPU.Seconds()/total.Seconds())
+	return misses
 }
 
 func cpuOf(r syscall.Rusage) time.Duration {
