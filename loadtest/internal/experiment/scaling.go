@@ -396,10 +396,11 @@ func verticalCheck(o *Outcome) []string {
 	if r[1] < verticalTarget {
 		fails = append(fails, fmt.Sprintf("2q holds %.2f× q, target ≥ %.1f×", r[1], verticalTarget))
 	}
-	// Two clones of q are clones: each at q's rate pays q's cost per page,
-	// so more than 2× is a measurement bug. One clone of 2q is not bound
-	// that way (verticalVerdict says why), but it must be the clone's CPU
-	// that stops each configuration, at its quota.
+	// Two clones of q are clones, held to the clones' rule: each serves a
+	// share that one clone of q holds, so more than 2× over every repeat is
+	// a measurement bug. One clone of 2q is not bound that way (its CPU per
+	// page falls with its rate; verticalVerdict shows it), but it must be
+	// the clone's CPU that stops each configuration, at its quota.
 	if len(rows) == 4 && beyond(rows[0], rows[3], 2) {
 		fails = append(fails, fmt.Sprintf("%s hold %.2f× q (at least %.2f× over every repeat), more than 2×: a measurement bug, not a result",
 			rows[3].Config, r[3], leastRatio(rows[0], rows[3])))
