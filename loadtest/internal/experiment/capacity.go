@@ -20,6 +20,7 @@ import (
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/scrape"
 	"github.com/scaleshop/scaleshop/infra/topology"
+	"github.com/scaleshop/scaleshop/loadtest/engine"
 	"github.com/scaleshop/scaleshop/loadtest/internal/scenario"
 )
 
@@ -312,44 +313,22 @@ func readPage(ctx context.Context, clone string) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// bisect finds the highest rate held, starting at start: doubling (or
-// growing by step when a previous repeat gave a start) until a rate fails,
-// halving until one holds, then bisecting until the bracket is within 5 %.
+// bisect finds the highest rate held, starting at start (engine.Bisect),
+// and keeps every trial.
 func (p *prober) bisect(ctx context.Context, start, step float64) (CapacityRun, error) {
-	const maxTrials, floor = 12, 5
-	precision := cmp.Or(p.precision, bisectPrecision)
 	var run CapacityRun
-	lo, hi := 0.0, math.Inf(1)
-	rate := start
-	for range maxTrials {
-		t, err := p.run(ctx, math.Max(1, math.Round(rate)))
+	_, err := engine.Bisect(start, step, cmp.Or(p.precision, bisectPrecision), func(rate float64) (bool, error) {
+		t, err := p.run(ctx, rate)
 		if err != nil {
-			return run, err
+			return false, err
 		}
 		run.Trials = append(run.Trials, t)
-		if t.Held {
-			lo = t.RateRPS
-			run.RPS, run.At = lo, &run.Trials[len(run.Trials)-1]
-		} else {
-			hi = t.RateRPS
+		if t.Held && t.RateRPS > run.RPS {
+			run.RPS, run.At = t.RateRPS, &run.Trials[len(run.Trials)-1]
 		}
-		switch {
-		case lo > 0 && !math.IsInf(hi, 1) && hi/lo-1 < precision:
-			return run, nil
-		case math.IsInf(hi, 1):
-			rate = lo * step
-		case lo == 0:
-			if rate = hi / 2; rate < floor {
-				return run, nil
-			}
-		default:
-			rate = (lo + hi) / 2
-		}
-		if math.Round(rate) == lo || math.Round(rate) == hi {
-			return run, nil
-		}
-	}
-	return run, nil
+		return t.Held, nil
+	})
+	return run, err
 }
 
 // measureCapacities runs every configuration capacityRepeat times in a

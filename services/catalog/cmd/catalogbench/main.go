@@ -1,30 +1,33 @@
 // Command catalogbench measures the catalog's read path directly (no
 // gateway): the bare /healthz, product by id and a list page, each with the
-// memcached cache and without it, and prints throughput, p50/p99 and the
-// ratios the catalog's targets are stated in.
+// memcached cache and without it, as the capacity of a catalog process under
+// a CPU quota, and prints the ratios the catalog's targets are stated in.
 //
-//	catalogbench -stack .state/test/stack.json -rounds 8 -round 2s -rate 800
+//	catalogbench -stack .state/test/stack.json -cpus 0.1 -repeats 3
 //
 // By default it starts its own two catalog processes from the same binary
 // (-bin, default the stack's build) against the stack's Postgres and
 // memcached, identical but for CATALOG_CACHE_ENABLED: "cached" is the
 // production read path, "uncached" has the cache left out. -uncached header
-// instead measures the stack's own clones, uncached reads sending
-// Cache-Control: no-cache (the store's same database path, without
-// restarting anything).
+// instead measures the stack's own clones (at their own quotas), uncached
+// reads sending Cache-Control: no-cache (the store's same database path,
+// without restarting anything).
 //
 // A third process, the floor (floor.go), runs the catalog's own request
 // path over a cache that costs nothing; its product read against its
 // /healthz is the best ratio any cache design could give.
 //
-// The load is the project's load engine (loadtest/engine) at a fixed
-// arrival rate (-rate): latency from each request's intended send time,
-// failures apart, a round the target could not hold reported saturated.
-// Configurations alternate in short rounds, in a rotating order, so the
-// noise of a shared machine falls on all of them alike; the ratios come from
-// one run. At a rate every configuration holds, the number that compares is
-// the CPU each catalog process spent per request (from /proc), which a busy
-// machine disturbs much less than throughput.
+// A configuration's capacity is the highest rate its process holds (every
+// request answered, p99 within -p99, the rate achieved) under a quota of
+// -cpus cores, found by bisection with the project's load engine
+// (loadtest/engine). Each process sits in a CPU cgroup of its own from its
+// first instruction, so its capacity is what its quota buys, whatever else
+// the machine's cores are doing. (Comparing CPU per request at one fixed
+// rate, as this bench did before, measures the wake-up each lone request
+// costs a process that is mostly idle: on this machine /healthz cost 280 µs
+// a request at 400/s and 74 µs at 6400/s, and the ratios came out at half
+// what the processes serve.) The configurations' repeats run in a random
+// order, so the machine's drift falls on all of them alike.
 package main
 
 import (
@@ -33,6 +36,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -50,12 +55,22 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/scaleshop/scaleshop/infra/cpuquota"
 	"github.com/scaleshop/scaleshop/infra/lifecycle"
 	"github.com/scaleshop/scaleshop/infra/topology"
 	"github.com/scaleshop/scaleshop/loadtest/engine"
 )
 
 func main() {
+	if dir := os.Getenv(cgroupEnv); dir != "" {
+		// The re-exec of startProc: become the process it starts, inside
+		// its cgroup (cpuquota.Exec), so that the Go runtime sizes itself
+		// for the quota and not for the machine.
+		os.Unsetenv(cgroupEnv)
+		err := cpuquota.Exec(dir, os.Args[1:])
+		fmt.Fprintln(os.Stderr, "catalogbench:", err)
+		os.Exit(1)
+	}
 	if os.Getenv(floorEnv) != "" {
 		lifecycle.Main("catalogbench-floor", serveFloor)
 		return
@@ -65,14 +80,20 @@ func main() {
 	})
 }
 
+// cgroupEnv carries the cgroup directory to the re-exec that moves a
+// process it starts into its cgroup.
+const cgroupEnv = "CATALOGBENCH_CGROUP"
+
 type options struct {
 	stack    *topology.Manifest
 	bin      string
 	uncached string // "clone" (own cache-off process) or "header"
 	portBase int
-	rounds   int
-	round    time.Duration
-	rate     int
+	cpus     float64
+	repeats  int
+	hold     time.Duration
+	bound    time.Duration
+	start    float64
 	products int
 	sample   string
 	only     []string
@@ -86,9 +107,14 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.bin, "bin", "", "catalog binary for the processes it starts (default: the stack's build, <state_dir>/bin/catalog)")
 	fs.StringVar(&o.uncached, "uncached", "clone", `"clone": start a cached and a cache-off catalog; "header": use the stack's clones, uncached reads send Cache-Control: no-cache`)
 	fs.IntVar(&o.portBase, "port", 0, "first of the four ports of the processes it starts (default: the stack's first catalog port + 400; keep below 32768)")
-	fs.IntVar(&o.rounds, "rounds", 8, "rounds; each runs every configuration once")
-	fs.DurationVar(&o.round, "round", 2*time.Second, "length of one configuration's turn in a round")
-	fs.IntVar(&o.rate, "rate", 800, "requests per second of each round (open model)")
+	// 0.1 cores: small enough that a process's capacity on /healthz, its
+	// cheapest read, stays within what the generator sends from the other
+	// core (a few thousand a second), as in the clones experiment.
+	fs.Float64Var(&o.cpus, "cpus", 0.1, "CPU quota of each process it starts, in cores")
+	fs.IntVar(&o.repeats, "repeats", 3, "capacity searches per configuration, in a random order")
+	fs.DurationVar(&o.hold, "hold", 2*time.Second, "length of one trial at a rate (after a quarter of it as warm-up)")
+	fs.DurationVar(&o.bound, "p99", 250*time.Millisecond, "p99 bound a rate must stay within to count as held")
+	fs.Float64Var(&o.start, "start", 200, "first rate a search tries, in requests per second")
 	fs.IntVar(&o.products, "products", 1000, "product ids read (1..n), warmed first")
 	fs.StringVar(&o.sample, "sample", "", "OTEL_TRACES_SAMPLER_ARG of the processes it starts (default: inherited, the production default 1.0)")
 	only := fs.String("only", "", "comma-separated configurations to run (default all)")
@@ -113,8 +139,14 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	if o.bin == "" {
 		o.bin = filepath.Join(m.StateDir, "bin", "catalog")
 	}
-	if o.rate <= 0 {
-		return o, fmt.Errorf("-rate %d: want a positive rate", o.rate)
+	if o.bin, err = filepath.Abs(o.bin); err != nil {
+		return o, err
+	}
+	if o.cpus < cpuquota.MinCores {
+		return o, fmt.Errorf("-cpus %g: want at least %g cores", o.cpus, cpuquota.MinCores)
+	}
+	if o.repeats < 1 || o.hold <= 0 || o.bound <= 0 || o.start < 1 {
+		return o, errors.New("-repeats, -hold, -p99 and -start must be positive")
 	}
 	if o.uncached != "clone" && o.uncached != "header" {
 		return o, fmt.Errorf("-uncached %q: want clone or header", o.uncached)
@@ -139,16 +171,30 @@ type config struct {
 	targets []string
 	path    func(r *rand.Rand) string
 	header  http.Header
-	want    string // expected X-Served-From; "" for /healthz, "!cache" for anything but the cache
-	pid     int    // the catalog process it loads, for CPU per request; 0 if unknown
+	want    string  // expected X-Served-From; "" for /healthz, "!cache" for anything but the cache
+	pid     int     // the catalog process it loads, for its CPU; 0 if unknown
+	quota   float64 // that process's quota in cores; 0 if unknown
 
-	reqs, errs, wrongSource int
-	saturated               int // rounds not held
-	elapsed                 time.Duration
-	cpu                     time.Duration
-	p50s, p99s              []float64 // each round's, ms
-	roundRate               []float64
-	roundCPU                []float64 // each round's server CPU per request, µs
+	runs []search
+}
+
+// search is one capacity search of a configuration.
+type search struct {
+	capacity float64
+	at       trial // the trial at capacity
+	missed   trial // the lowest rate missed: what stopped it
+	trials   int
+}
+
+// trial is one run at a fixed rate.
+type trial struct {
+	rate, achieved float64
+	p50, p99       float64 // ms; 0 when the rate was not held
+	held           bool
+	why            string
+	cores          float64       // the process's CPU use over the trial; 0 if unknown
+	cpuPerRequest  time.Duration // the process's CPU per answer, warm-up included
+	wrongSource    int64
 }
 
 var categories = []string{"books", "electronics", "garden", "kitchen", "toys", "sports", "music", "movies", "games", "tools",
@@ -167,6 +213,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer os.RemoveAll(dir)
+	h, err := cpuquota.Find()
+	if err != nil {
+		return fmt.Errorf("catalogbench measures capacity under a CPU quota, and none can be set here: %w", err)
+	}
+	cgroups, err := h.Prepare(filepath.Join("scaleshop", "catalogbench-"+strconv.Itoa(os.Getpid())))
+	if err != nil {
+		return fmt.Errorf("catalogbench measures capacity under a CPU quota (run it as root): %w", err)
+	}
+	// Deferred first, so it runs after every process below has stopped.
+	defer func() {
+		if err := cgroups.Remove(); err != nil {
+			fmt.Fprintln(stdout, err)
+		}
+	}()
+	start := func(name string, bin string, port int, env map[string]string) (*proc, error) {
+		g, err := cgroups.Child(name, o.cpus)
+		if err != nil {
+			return nil, err
+		}
+		p, err := startProc(bin, dir, name, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), g.Dir, env)
+		if err != nil {
+			return nil, err
+		}
+		return p, p.waitReady(ctx, hc)
+	}
+
 	var cachedURLs, uncachedURLs []string
 	var cachedPID, uncachedPID int
 	var noCache http.Header
@@ -176,12 +248,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		noCache = http.Header{"Cache-Control": {"no-cache"}}
 	case "clone":
 		for i, cacheOn := range []bool{true, false} {
-			p, err := startCatalog(ctx, o, getenv, dir, o.portBase+i, cacheOn)
-			if err != nil {
-				return err
+			name, port := "cached", o.portBase+i
+			if !cacheOn {
+				name = "uncached"
 			}
-			defer p.stop()
-			if err := p.waitReady(ctx, hc); err != nil {
+			p, err := start(name, o.bin, port, catalogEnv(o, port, cacheOn))
+			if p != nil {
+				defer p.stop()
+			}
+			if err != nil {
 				return err
 			}
 			if cacheOn {
@@ -192,30 +267,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	floor, err := startFloor(o, dir, o.portBase+floorPortOffset, cachedURLs[0])
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	defer floor.stop()
-	if err := floor.waitReady(ctx, hc); err != nil {
+	floor, err := start("floor", self, o.portBase+floorPortOffset, floorEnvOf(o, cachedURLs[0]))
+	if floor != nil {
+		defer floor.stop()
+	}
+	if err != nil {
 		return err
 	}
 	floorURLs, floorPID := []string{floor.url}, floor.cmd.Process.Pid
+	quota := func(pid int) float64 {
+		if pid == 0 {
+			return 0
+		}
+		return o.cpus
+	}
 
 	product := func(r *rand.Rand) string { return "/api/products/" + strconv.Itoa(1+r.IntN(o.products)) }
 	list := func(r *rand.Rand) string {
 		return "/api/products?limit=20&category=" + categories[r.IntN(len(categories))]
 	}
+	healthz := func(*rand.Rand) string { return "/healthz" }
 	configs := []*config{
-		{name: "healthz", targets: cachedURLs, pid: cachedPID, path: func(*rand.Rand) string { return "/healthz" }},
+		{name: "healthz", targets: cachedURLs, pid: cachedPID, path: healthz},
 		{name: "product cached", targets: cachedURLs, pid: cachedPID, path: product, want: "cache"},
 		{name: "product uncached", targets: uncachedURLs, pid: uncachedPID, path: product, header: noCache, want: "!cache"},
 		{name: "list cached", targets: cachedURLs, pid: cachedPID, path: list, want: "cache"},
 		{name: "list uncached", targets: uncachedURLs, pid: uncachedPID, path: list, header: noCache, want: "!cache"},
-		{name: "floor healthz", targets: floorURLs, pid: floorPID, path: func(*rand.Rand) string { return "/healthz" }},
+		{name: "floor healthz", targets: floorURLs, pid: floorPID, path: healthz},
 		{name: "floor product", targets: floorURLs, pid: floorPID, path: product, want: "cache"},
 	}
-
+	for _, c := range configs {
+		c.quota = quota(c.pid)
+	}
 	if len(o.only) > 0 {
 		configs = slices.DeleteFunc(configs, func(c *config) bool { return !slices.Contains(o.only, c.name) })
 	}
@@ -234,22 +321,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	fmt.Fprintf(stdout, "catalogbench: uncached=%s, %d rounds × %s per configuration at %d req/s (open model), %d products, sampling %s\n",
-		o.uncached, o.rounds, o.round, o.rate, o.products, sampling(o, getenv))
+	fmt.Fprintf(stdout, "catalogbench: uncached=%s, capacity of each process at %s cores (CFS period %s), %d searches per configuration, trials of %s, p99 bound %s, %d products, sampling %s\n",
+		o.uncached, cpuquota.FormatCores(o.cpus), cpuquota.PeriodFor(o.cpus), o.repeats, o.hold, o.bound, o.products, sampling(o, getenv))
+	var turns []*config
+	for _, c := range configs {
+		for range o.repeats {
+			turns = append(turns, c)
+		}
+	}
+	rand.Shuffle(len(turns), func(i, j int) { turns[i], turns[j] = turns[j], turns[i] })
 	var self0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self0)
-	start := time.Now()
-	for r := range o.rounds {
-		for i := range configs {
-			c := configs[(i+r)%len(configs)]
-			if err := c.runRound(ctx, transport, o); err != nil {
-				return err
-			}
+	began := time.Now()
+	for i, c := range turns {
+		from, step := o.start, 2.0
+		if n := len(c.runs); n > 0 && c.runs[n-1].capacity > 0 {
+			from, step = c.runs[n-1].capacity, 1.25
 		}
+		fmt.Fprintf(stdout, "-- %d/%d: %s (search %d)\n", i+1, len(turns), c.name, len(c.runs)+1)
+		s, err := c.search(ctx, transport, hc, o, from, step, stdout)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		c.runs = append(c.runs, s)
 	}
 	var self1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self1)
-	if misses := report(stdout, configs, cpuOf(self1)-cpuOf(self0), time.Since(start)); len(misses) > 0 {
+	if misses := report(stdout, configs, cpuOf(self1)-cpuOf(self0), time.Since(began)); len(misses) > 0 {
 		return fmt.Errorf("missed: %s", strings.Join(misses, "; "))
 	}
 	return nil
@@ -284,18 +382,86 @@ func warm(ctx context.Context, hc *http.Client, u string) error {
 	return nil
 }
 
-// runRound sends o.rate requests/s for o.round with the load engine.
-func (c *config) runRound(ctx context.Context, transport http.RoundTripper, o options) error {
-	sched, err := engine.NewSchedule([]engine.Stage{{Name: "round", From: float64(o.rate), To: float64(o.rate), Duration: o.round}})
+// search finds the configuration's capacity by bisection (engine.Bisect).
+func (c *config) search(ctx context.Context, transport http.RoundTripper, hc *http.Client, o options, from, step float64, log io.Writer) (search, error) {
+	var s search
+	_, err := engine.Bisect(from, step, 0.05, func(rate float64) (bool, error) {
+		if err := c.settle(ctx, hc); err != nil {
+			return false, err
+		}
+		t, err := c.trial(ctx, transport, o, rate)
+		if err != nil {
+			return false, err
+		}
+		s.trials++
+		verdict := "held"
+		if !t.held {
+			verdict = "missed: " + t.why
+		}
+		fmt.Fprintf(log, "   %6.0f/s  achieved %7.1f/s  p99 %7.2f ms  process %s cores  %s\n",
+			rate, t.achieved, t.p99, coresOf(t), verdict)
+		switch {
+		case t.held && rate > s.capacity:
+			s.capacity, s.at = rate, t
+		case !t.held && (s.missed.rate == 0 || rate < s.missed.rate):
+			s.missed = t
+		}
+		return t.held, nil
+	})
+	fmt.Fprintf(log, "   %s: capacity %.0f/s\n", c.name, s.capacity)
+	return s, err
+}
+
+func coresOf(t trial) string {
+	if t.cores == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(t.cores, 'f', 3, 64)
+}
+
+// settle waits until every target answers /healthz quickly twice in a row:
+// a trial past capacity leaves a backlog the next one must not inherit.
+func (c *config) settle(ctx context.Context, hc *http.Client) error {
+	const fastEnough, limit = 20 * time.Millisecond, 30 * time.Second
+	deadline := time.Now().Add(limit)
+	for _, t := range c.targets {
+		for fast := 0; fast < 2; {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s still busy %s after a trial", t, limit)
+			}
+			began := time.Now()
+			if err := warm(ctx, hc, t+"/healthz"); err != nil {
+				return err
+			}
+			if time.Since(began) < fastEnough {
+				fast++
+			} else {
+				fast = 0
+			}
+		}
+	}
+	return nil
+}
+
+// trial sends rate requests/s for o.hold, after a quarter of that as
+// warm-up, with the load engine.
+func (c *config) trial(ctx context.Context, transport http.RoundTripper, o options, rate float64) (trial, error) {
+	sched, err := engine.NewSchedule([]engine.Stage{
+		{Name: "warm-up", From: rate, To: rate, Duration: o.hold / 4, Warmup: true},
+		{Name: "hold", From: rate, To: rate, Duration: o.hold},
+	})
 	if err != nil {
-		return err
+		return trial{}, err
 	}
 	r := rand.New(rand.NewPCG(rand.Uint64(), 1))
 	i := 0 // the pacer calls Next one call at a time
-	var wrong atomic.Int64
-	cpu0 := procCPU(c.pid)
+	var wrong, answered atomic.Int64
+	cpu0, began := procCPU(c.pid), time.Now()
 	res, err := engine.Run(ctx, engine.Config{
 		Schedule: sched, Names: []string{c.name}, MaxWorkers: 512, Transport: transport,
+		// A request four times over the bound has failed the trial anyway;
+		// giving up on it sooner leaves the next trial less backlog.
+		Timeout: 4 * o.bound,
 		Next: func() engine.Request {
 			req := engine.Request{Method: http.MethodGet, URL: c.targets[i%len(c.targets)] + c.path(r), Header: c.header}
 			i++
@@ -305,6 +471,7 @@ func (c *config) runRound(ctx context.Context, transport http.RoundTripper, o op
 			if resp.Failed || resp.Header == nil {
 				return
 			}
+			answered.Add(1)
 			from := resp.Header.Get("X-Served-From")
 			if (c.want == "cache" && from != "cache") || (c.want == "!cache" && (from == "cache" || from == "")) {
 				wrong.Add(1)
@@ -312,86 +479,121 @@ func (c *config) runRound(ctx context.Context, transport http.RoundTripper, o op
 		},
 	})
 	if err != nil {
-		return err
+		return trial{}, err
 	}
-	cpu := procCPU(c.pid) - cpu0
-	st := res.Stages[0]
-	n := int(res.Total.Count)
-	c.reqs += n
-	c.errs += int(res.Total.Errors)
-	c.wrongSource += int(wrong.Load())
-	c.elapsed += time.Duration(st.DurationS * float64(time.Second))
-	c.cpu += cpu
-	c.roundRate = append(c.roundRate, st.AchievedRPS)
-	if n > 0 {
-		c.roundCPU = append(c.roundCPU, float64(cpu.Microseconds())/float64(n))
+	cpu, wall := procCPU(c.pid)-cpu0, time.Since(began)
+	st := res.Stages[len(res.Stages)-1]
+	t := trial{rate: rate, achieved: st.AchievedRPS, wrongSource: wrong.Load()}
+	if c.pid != 0 {
+		t.cores = cpu.Seconds() / wall.Seconds()
+		if n := answered.Load(); n > 0 {
+			t.cpuPerRequest = cpu / time.Duration(n)
+		}
 	}
-	if st.Saturated || res.Aborted != "" {
-		c.saturated++
-		return nil
+	switch {
+	case res.Aborted != "":
+		t.why = res.Aborted
+	case st.Saturated:
+		t.why = fmt.Sprintf("achieved %.1f %% of the rate", 100*st.AchievedRatio)
+	case st.Latency.Errors > 0:
+		t.why = fmt.Sprintf("%d errors %v", st.Latency.Errors, st.Errors)
+	case time.Duration(st.Latency.P99*float64(time.Millisecond)) > o.bound:
+		t.why = fmt.Sprintf("p99 %.1f ms over the bound", st.Latency.P99)
+	default:
+		t.held = true
 	}
-	c.p50s = append(c.p50s, res.Total.P50)
-	c.p99s = append(c.p99s, res.Total.P99)
-	return nil
+	if !st.Saturated {
+		t.p50, t.p99 = st.Latency.P50, st.Latency.P99
+	}
+	return t, nil
 }
 
-func (c *config) rate() float64 { return float64(c.reqs) / c.elapsed.Seconds() }
+// capacities are a configuration's searches' results, sorted.
+func (c *config) capacities() []float64 {
+	var v []float64
+	for _, s := range c.runs {
+		v = append(v, s.capacity)
+	}
+	slices.Sort(v)
+	return v
+}
 
-// median of the rounds' values; 0 when there are none.
-func median(v []float64) float64 {
-	if len(v) == 0 {
+// median of sorted values (of an even count, the mean of the middle two);
+// 0 when there are none.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n == 0 {
 		return 0
 	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
+	return (sorted[(n-1)/2] + sorted[n/2]) / 2
 }
+
+// medianSearch is the search whose capacity is closest to the median, for
+// the numbers at capacity.
+func (c *config) medianSearch() search {
+	m := median(c.capacities())
+	best := c.runs[0]
+	for _, s := range c.runs {
+		if math.Abs(s.capacity-m) < math.Abs(best.capacity-m) {
+			best = s
+		}
+	}
+	return best
+}
+
+// A process that misses a rate while using much less than its quota was
+// stopped by something else (the generator, Postgres, the machine): its
+// capacity is not what its quota buys, and the ratios would say nothing.
+const quotaBound = 0.85
 
 // report prints the table and the ratios, and returns the targets missed.
 func report(w io.Writer, configs []*config, genCPU, total time.Duration) (misses []string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "configuration\tachieved/s\tmin round\tmax round\tp50 ms (median round)\tp99 ms\tsaturated rounds\tserver CPU/req\terrors\tnot from expected source\t")
+	fmt.Fprintln(tw, "configuration\tcapacity/s (median)\tmin\tmax\tp50 ms at capacity\tp99 ms\tCPU/req at capacity\tquota used at capacity\tat the rate missed\tnot from expected source\t")
 	by := map[string]*config{}
 	for _, c := range configs {
 		by[c.name] = c
-		cpu := "-"
-		if c.pid != 0 && c.reqs > 0 {
-			cpu = (c.cpu / time.Duration(c.reqs)).Round(100 * time.Nanosecond).String()
-		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%d\t%s\t%d\t%d\t\n", c.name, c.rate(), slices.Min(c.roundRate), slices.Max(c.roundRate),
-			median(c.p50s), median(c.p99s), c.saturated, cpu, c.errs, c.wrongSource)
-	}
-	tw.Flush()
-	// At one arrival rate that every configuration holds, what compares is
-	// the work: server CPU per request, the inverse of the capacity a core
-	// gives. The same ratio per round shows how much the machine's noise
-	// moved it.
-	ratio := func(a, b string) (string, float64) {
-		x, y := by[a], by[b]
-		if x == nil || y == nil || x.pid == 0 || y.pid == 0 || x.reqs == 0 || y.reqs == 0 {
-			return "-", 0
-		}
-		cx := float64(x.cpu) / float64(x.reqs)
-		cy := float64(y.cpu) / float64(y.reqs)
-		s := fmt.Sprintf("%.2f× the requests per CPU second", cy/cx)
-		var per []float64
-		for i := range min(len(x.roundCPU), len(y.roundCPU)) {
-			if x.roundCPU[i] > 0 {
-				per = append(per, y.roundCPU[i]/x.roundCPU[i])
+		caps := c.capacities()
+		s := c.medianSearch()
+		cpu, used, usedMissed := "-", "-", "-"
+		if c.quota > 0 {
+			cpu = s.at.cpuPerRequest.Round(100 * time.Nanosecond).String()
+			used = fmt.Sprintf("%.0f %%", 100*s.at.cores/c.quota)
+			usedMissed = fmt.Sprintf("%.0f %%", 100*s.missed.cores/c.quota)
+			for _, r := range c.runs {
+				if r.missed.rate > 0 && r.missed.cores < quotaBound*c.quota {
+					misses = append(misses, fmt.Sprintf("%s missed %.0f/s using %.0f %% of its quota (%s): the limit was not the process",
+						c.name, r.missed.rate, 100*r.missed.cores/c.quota, r.missed.why))
+				}
 			}
 		}
-		if len(per) > 0 {
-			s += fmt.Sprintf(" (per round %.2f–%.2f)", slices.Min(per), slices.Max(per))
+		var wrong int64
+		for _, r := range c.runs {
+			wrong += r.at.wrongSource
 		}
-		if x.saturated > 0 || y.saturated > 0 {
-			s += "; some rounds were saturated: lower -rate"
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%s\t%s\t%d\t\n", c.name, median(caps), caps[0], caps[len(caps)-1],
+			s.at.p50, s.at.p99, cpu, used, usedMissed, wrong)
+	}
+	tw.Flush()
+	// The spread of a ratio is its worst and best pairing of two searches:
+	// the searches of two configurations ran at different moments, so no
+	// pairing is more right than another.
+	ratio := func(a, b string) (string, float64) {
+		x, y := by[a], by[b]
+		if x == nil || y == nil {
+			return "-", 0
 		}
-		return s, cy / cx
+		cx, cy := x.capacities(), y.capacities()
+		if cy[0] == 0 || median(cy) == 0 {
+			return "-", 0
+		}
+		got := median(cx) / median(cy)
+		return fmt.Sprintf("%.2f× the capacity (searches paired %.2f–%.2f×)", got, cx[0]/cy[len(cy)-1], cx[len(cx)-1]/cy[0]), got
 	}
 	target := func(label, a, b string, want float64) {
 		s, got := ratio(a, b)
 		fmt.Fprintf(w, "%s%s   target ≥ %g×\n", label, s, want)
-		if got < want {
+		if s != "-" && got < want {
 			misses = append(misses, fmt.Sprintf("%s / %s %.2f×, target ≥ %g×", a, b, got, want))
 		}
 	}
@@ -435,15 +637,10 @@ type proc struct {
 	done chan error
 }
 
-func startCatalog(ctx context.Context, o options, getenv func(string) string, dir string, port int, cacheOn bool) (*proc, error) {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	name := "cached"
-	if !cacheOn {
-		name = "uncached"
-	}
+// catalogEnv is the environment of a catalog process of the bench on port.
+func catalogEnv(o options, port int, cacheOn bool) map[string]string {
 	e := o.stack.Endpoints
 	env := map[string]string{
-		"HTTP_ADDR":                   addr,
 		"CATALOG_PRIMARY_DSN":         e.CatalogPrimaryDSN,
 		"CATALOG_REPLICA_DSN":         e.CatalogReplicaDSN,
 		"MEMCACHED_SERVERS":           strings.Join(e.MemcachedServers, ","),
@@ -459,22 +656,16 @@ func startCatalog(ctx context.Context, o options, getenv func(string) string, di
 	if o.pprof && cacheOn {
 		env["PPROF_ADDR"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port+2))
 	}
-	return startProc(o.bin, dir, name, addr, env)
+	return env
 }
 
 // floorPortOffset puts the floor past the cached process's pprof port.
 const floorPortOffset = 3
 
-// startFloor starts this program again as the floor (floor.go), its
-// products copied from the catalog at source.
-func startFloor(o options, dir string, port int, source string) (*proc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+// floorEnvOf is the environment of the floor (floor.go, this program run
+// again), its products copied from the catalog at source.
+func floorEnvOf(o options, source string) map[string]string {
 	env := map[string]string{
-		"HTTP_ADDR":                   addr,
 		"OTEL_SERVICE_NAME":           "catalog",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": o.stack.Endpoints.OTLPEndpoint,
 		floorEnv:                      source + " " + strconv.Itoa(o.products),
@@ -482,16 +673,23 @@ func startFloor(o options, dir string, port int, source string) (*proc, error) {
 	if o.sample != "" {
 		env["OTEL_TRACES_SAMPLER_ARG"] = o.sample
 	}
-	return startProc(self, dir, "floor", addr, env)
+	return env
 }
 
-// startProc runs bin with env over the inherited environment, minus the
-// CATALOG_ settings of the shell, logging to dir/name.log.
-func startProc(bin, dir, name, addr string, env map[string]string) (*proc, error) {
+// startProc runs bin in the cgroup at cgroupDir, listening on addr, with
+// env over the inherited environment minus the CATALOG_ settings of the
+// shell, logging to dir/name.log. It starts this program again, which
+// moves itself into the cgroup and then becomes bin (main), so bin never
+// runs outside its quota.
+func startProc(bin, dir, name, addr, cgroupDir string, env map[string]string) (*proc, error) {
 	if ln, err := net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("%s: %s is taken (choose other ports with -port): %w", name, addr, err)
 	} else {
 		ln.Close()
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
@@ -499,9 +697,12 @@ func startProc(bin, dir, name, addr string, env map[string]string) (*proc, error
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin)
+	cmd := exec.Command(self, bin)
+	env = maps.Clone(env)
+	env["HTTP_ADDR"] = addr
+	env[cgroupEnv] = cgroupDir
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); env[k] == "" && !strings.HasPrefix(k, "CATALOG_") {
+		if k, _, _ := strings.Cut(kv, "="); env[k] == "" && !strings.HasPrefix(k, "CATALOG_") && k != "GOMAXPROCS" {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
