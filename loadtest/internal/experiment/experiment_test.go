@@ -229,3 +229,34 @@ func TestKneeIsWhereP99LeavesItsFloorByTwice(t *testing.T) {
 		t.Errorf("a sweep that never saturated nor left its floor: %v", f)
 	}
 }
+
+func TestBisectionRetriesAMissBeforeLoweringTheBracket(t *testing.T) {
+	// The stack holds up to 480/s but misses the first trial at every rate
+	// from 300/s up: one unlucky tail each, as a throttled clone has.
+	missedOnce := map[float64]bool{}
+	var calls []float64
+	p := &prober{try: func(_ context.Context, rate float64) (Trial, error) {
+		calls = append(calls, rate)
+		held := rate <= 480
+		if held && rate >= 300 && !missedOnce[rate] {
+			missedOnce[rate], held = true, false
+		}
+		return Trial{RateRPS: rate, Held: held}, nil
+	}}
+	run, err := p.bisect(context.Background(), 200, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.RPS < 0.95*480 || run.RPS > 480 {
+		t.Fatalf("found %.0f after %v; one miss each lowered the bracket", run.RPS, calls)
+	}
+	confirmed := 0
+	for _, tr := range run.Trials {
+		if tr.ConfirmsMiss {
+			confirmed++
+		}
+	}
+	if confirmed == 0 {
+		t.Error("no trial is marked as confirming a miss")
+	}
+}
