@@ -17,6 +17,7 @@ import (
 
 	"github.com/scaleshop/scaleshop/infra/local/stackcontrol"
 	"github.com/scaleshop/scaleshop/infra/stacktest"
+	"github.com/scaleshop/scaleshop/services/console/internal/sources"
 )
 
 // chromium is Debian's package; stackctl installs it for the test profile.
@@ -207,8 +208,10 @@ func TestAnOrderPlacedInTheShopIsConfirmedAndItsTraceSpansEveryTier(t *testing.T
 		if eval[bool](t, ctx, services) {
 			return nil
 		}
+		shown := eval[string](t, ctx, `Array.from(document.querySelectorAll('.service')).map(e => e.textContent).join(", ")`)
+		says := eval[string](t, ctx, `Array.from(document.querySelectorAll('.problems')).map(e => e.textContent).join(" ")`)
 		run(t, ctx, chromedp.Reload())
-		return fmt.Errorf("the trace page shows services %q", eval[string](t, ctx, `Array.from(document.querySelectorAll('.service')).map(e => e.textContent).join(", ")`))
+		return fmt.Errorf("the trace page shows services %q and says %q; spans lost on the way, by service: %s", shown, says, spanLosses(stack))
 	})
 	if !eval[bool](t, ctx, `!!document.querySelector('.kafka-hop')`) {
 		t.Error("the trace page does not show the Kafka hop")
@@ -322,4 +325,25 @@ func stackRunning(stack *stacktest.Stack) (map[string]bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return stackcontrol.Running(ctx, stack.StateDir)
+}
+
+// spanLosses is what each service's span pipeline dropped or failed to
+// export, as Prometheus last scraped it: a trace that never reaches Jaeger
+// was either lost there or never sampled.
+func spanLosses(stack *stacktest.Stack) string {
+	prom, err := sources.NewPrometheus(stack.Endpoints.PrometheusURL)
+	if err != nil {
+		return err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	samples, err := prom.Instant(ctx, `sum by (job) (otel_spans_dropped_total + otel_spans_export_failed_total)`)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, s := range samples {
+		out = append(out, fmt.Sprintf("%s %g", s.Labels["job"], s.Value))
+	}
+	return strings.Join(out, ", ")
 }
