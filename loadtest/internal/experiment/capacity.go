@@ -80,6 +80,9 @@ type Trial struct {
 	P99         float64 `json:"p99_ms,omitempty"`
 	Errors      int64   `json:"errors"`
 	Shed        int64   `json:"shed"` // requests the clones answered 503, retried or not
+	// Retried is the gateway's retries on another catalog clone: past
+	// capacity each one is more work for a pool that is already behind.
+	Retried int64 `json:"gateway_retries"`
 	// CloneCores is the CPU the serving clones used together (drained
 	// ones left out), for their CPU per page and share of their quota.
 	CloneCores float64 `json:"clone_cores"`
@@ -191,6 +194,10 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	if err != nil {
 		return Trial{}, err
 	}
+	retriedBefore, err := p.s.catalogRetries(ctx)
+	if err != nil {
+		return Trial{}, err
+	}
 	before := p.meter.read()
 	out, err := sc.Run(ctx, scenario.Options{BaseURL: p.target, Progress: p.opt.Progress, Log: p.s.Log, CustomerPrefix: "exp-capacity"})
 	if err != nil {
@@ -201,10 +208,14 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	if err != nil {
 		return Trial{}, err
 	}
+	retriedAfter, err := p.s.catalogRetries(ctx)
+	if err != nil {
+		return Trial{}, err
+	}
 	res := out.Result
 	st := res.Stages[len(res.Stages)-1]
 	t := Trial{RateRPS: rate, AchievedRPS: st.AchievedRPS, Errors: st.Latency.Errors,
-		Shed: shedAfter - shedBefore, GeneratorUSPerReq: res.Generator.CPUPerRequestUS, LoadAvg: after.loadAvg}
+		Shed: shedAfter - shedBefore, Retried: retriedAfter - retriedBefore, GeneratorUSPerReq: res.Generator.CPUPerRequestUS, LoadAvg: after.loadAvg}
 	t.CPU, t.MachineCores = p.meter.between(before, after)
 	t.CloneCores = p.servingCores(members, t.CPU)
 	if !st.Saturated {
@@ -228,8 +239,8 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	if !t.Held {
 		held = "missed: " + t.Why
 	}
-	fmt.Fprintf(p.s.Log, "     %6.0f/s  achieved %6.1f/s  p99 %7.2f ms  shed %4d  machine %.2f cores  load %.1f  %s\n",
-		rate, t.AchievedRPS, t.P99, t.Shed, t.MachineCores, t.LoadAvg, held)
+	fmt.Fprintf(p.s.Log, "     %6.0f/s  achieved %6.1f/s  p99 %7.2f ms  shed %4d  retried %4d  machine %.2f cores  load %.1f  %s\n",
+		rate, t.AchievedRPS, t.P99, t.Shed, t.Retried, t.MachineCores, t.LoadAvg, held)
 	return t, nil
 }
 
@@ -291,6 +302,17 @@ func shed(ctx context.Context, members []memberStatus) (int64, error) {
 		total += n
 	}
 	return int64(total), nil
+}
+
+// catalogRetries is how many tries the gateway has retried on another
+// catalog clone so far, for every reason.
+func (s *Stack) catalogRetries(ctx context.Context) (int64, error) {
+	f, err := scrape.Get(ctx, http.DefaultClient, s.M.Endpoints.GatewayAdminURL)
+	if err != nil {
+		return 0, fmt.Errorf("counting the gateway's retries: %w", err)
+	}
+	n, _ := f.Sum("gateway_retries_total", map[string]string{"pool": "catalog"})
+	return int64(n), nil
 }
 
 // unsampled is a W3C trace context whose flags say "not sampled".
