@@ -292,12 +292,12 @@ func (p *prober) settle(ctx context.Context) ([]memberStatus, error) {
 const idleShare = 0.2
 
 // quiet waits until the serving clones are idle on the CPU too, not only
-// quick to answer. A clone busy with work of someone else's (a backlog of
-// orders whose reservations it serves, after Kafka came back) answers one
-// page fast, yet spends part of its quota elsewhere during the trial, and
-// that share would count as the pages'. In CI, just after the drills, a
-// lone clone paid 0.94 ms of CPU a page against 0.47 on a quiet stack, and
-// a pair read 2.44× one. Such work ends, so this waits for it; work that
+// quick to answer. A clone busy with someone else's work answers one page
+// fast, yet spends part of its quota elsewhere during the trial, and that
+// share would count as the pages'. In CI, just after the drills had
+// restarted Kafka, a lone clone paid 0.94 ms of CPU a page against 0.47 on
+// a quiet stack, and a pair read 2.44× one; the likely work, not measured
+// apart, is the backlog of orders whose reservations the clones serve. Such work ends, so this waits for it; work that
 // does not end in quietLimit fails the trial rather than give its number.
 func (p *prober) quiet(ctx context.Context, members []memberStatus, serving int) error {
 	const window, quietLimit = 2 * time.Second, 2 * time.Minute
