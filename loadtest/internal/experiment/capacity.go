@@ -301,25 +301,36 @@ const idleShare = 0.2
 // does not end in quietLimit fails the trial rather than give its number.
 func (p *prober) quiet(ctx context.Context, members []memberStatus, serving int) error {
 	const window, quietLimit = 2 * time.Second, 2 * time.Minute
-	allowed := idleShare * cloneCPUs * float64(serving)
-	deadline := time.Now().Add(quietLimit)
-	for {
+	busy := func(ctx context.Context) (float64, error) {
 		before := p.meter.read()
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-time.After(window): // the window the CPU is measured over
 		}
 		cpu, _ := p.meter.between(before, p.meter.read())
-		busy := p.servingCores(members, cpu)
-		if busy <= allowed {
+		return p.servingCores(members, cpu), nil
+	}
+	return waitIdle(ctx, p.s.Log, busy, idleShare*cloneCPUs*float64(serving), quietLimit)
+}
+
+// waitIdle samples busy until it reads at most allowed cores, and fails
+// once limit has passed without such a reading.
+func waitIdle(ctx context.Context, log io.Writer, busy func(context.Context) (float64, error), allowed float64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		cores, err := busy(ctx)
+		if err != nil {
+			return err
+		}
+		if cores <= allowed {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the serving catalog clones spent %.3f cores (at most %.3f allowed) while the experiment sent them nothing, for %s: something else is using them (other load, orders being reserved, a backlog catching up), so a capacity would not be theirs",
-				busy, allowed, quietLimit)
+				cores, allowed, limit)
 		}
-		fmt.Fprintf(p.s.Log, "     waiting: the clones spend %.3f cores with no load of ours\n", busy)
+		fmt.Fprintf(log, "     waiting: the clones spend %.3f cores with no load of ours\n", cores)
 	}
 }
 

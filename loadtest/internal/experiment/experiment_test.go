@@ -260,3 +260,30 @@ func TestBisectionRetriesAMissBeforeLoweringTheBracket(t *testing.T) {
 		t.Error("no trial is marked as confirming a miss")
 	}
 }
+
+func TestTrialsWaitForIdleClonesAndFailWhenTheyStayBusy(t *testing.T) {
+	// A backlog the clones work off: busy for two readings, then idle.
+	readings := []float64{0.09, 0.05, 0.01, 0.09}
+	var read int
+	busy := func(context.Context) (float64, error) {
+		read++
+		return readings[read-1], nil
+	}
+	var log strings.Builder
+	if err := waitIdle(context.Background(), &log, busy, 0.02, time.Minute); err != nil {
+		t.Fatalf("clones that became idle failed the wait: %v", err)
+	}
+	if read != 3 {
+		t.Errorf("read the CPU %d times, want 3: the wait ends at the first idle reading", read)
+	}
+	if got := strings.Count(log.String(), "waiting"); got != 2 {
+		t.Errorf("logged %d waits, want 2 (one per busy reading):\n%s", got, log.String())
+	}
+
+	// Clones someone else keeps busy: the trial fails, naming the cores.
+	alwaysBusy := func(context.Context) (float64, error) { return 0.07, nil }
+	err := waitIdle(context.Background(), io.Discard, alwaysBusy, 0.02, 0)
+	if err == nil || !strings.Contains(err.Error(), "0.070 cores") {
+		t.Fatalf("busy clones passed the wait or were not named: %v", err)
+	}
+}
