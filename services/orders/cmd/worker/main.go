@@ -59,6 +59,12 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 	// Concurrency per partition (vertical scaling of one worker): orders of
 	// one customer stay in order on one lane.
 	s.worker.KeyLanes = env.Int("WORKER_KEY_LANES", s.worker.KeyLanes)
+	// Offset commits coalesce over this long: fewer broker requests, at
+	// the cost of redelivering what finished within it after a crash.
+	s.worker.CommitEvery = env.Duration("WORKER_COMMIT_EVERY", s.worker.CommitEvery)
+	if s.worker.CommitEvery < 0 {
+		env.Fail("WORKER_COMMIT_EVERY must not be negative")
+	}
 	if s.worker.KeyLanes < 1 {
 		env.Fail("WORKER_KEY_LANES must be at least 1")
 	}

@@ -65,13 +65,16 @@ type Config struct {
 	BackoffMax time.Duration // also bounds how late a lane notices that its dependency is back
 	LaneDepth  int           // messages buffered per lane
 	KeyLanes   int           // lanes per partition; one key always uses the same lane
+	// CommitEvery is the least time between two offset commits (0: commit
+	// as soon as something is done).
+	CommitEvery time.Duration
 }
 
 // DefaultConfig retries a failing dependency every 5 s at most, so an order
 // finishes within about that long of the dependency's return.
 func DefaultConfig(shards int) Config {
 	return Config{Shards: shards, BackoffMin: 100 * time.Millisecond, BackoffMax: 5 * time.Second,
-		LaneDepth: 64, KeyLanes: 4}
+		LaneDepth: 64, KeyLanes: 4, CommitEvery: 100 * time.Millisecond}
 }
 
 // newBackOff is the one retry schedule of the worker: exponential with
@@ -289,10 +292,14 @@ func (c *committer) take() []kafka.Message {
 	return out
 }
 
-// commitLoop commits done offsets as soon as there are some: at once when
-// idle, and batched while a commit is in flight (a synchronous commit is a
-// broker round trip; paying it per message would cap each lane's rate). On
-// shutdown it commits what the lanes finished, within a short grace.
+// commitLoop commits done offsets at most once per CommitEvery: at once
+// when idle, and batched while a commit is in flight or the interval has
+// not passed. A synchronous commit is a broker round trip, and at a few
+// orders per partition and second each would carry one message: the
+// broker paid a request per order for it. Coalescing costs nothing a crash
+// can see but redelivery of what finished within one interval, which the
+// worker is idempotent for. On shutdown it commits what the lanes
+// finished, within a short grace.
 func (w *Worker) commitLoop(ctx context.Context, r Fetcher, c *committer) {
 	commit := func(ctx context.Context) {
 		batch := c.take()
@@ -308,10 +315,17 @@ func (w *Worker) commitLoop(ctx context.Context, r Fetcher, c *committer) {
 		}
 		w.metrics.commit.Observe(time.Since(start).Seconds())
 	}
+	var last time.Time
 	for {
 		select {
 		case <-c.kick:
+			select {
+			case <-time.After(time.Until(last.Add(w.cfg.CommitEvery))):
+			case <-ctx.Done():
+				continue // the shutdown commit below takes it
+			}
 			commit(ctx)
+			last = time.Now()
 		case <-ctx.Done():
 			// Lanes mark nothing done once ctx ends: commit what they
 			// finished before.

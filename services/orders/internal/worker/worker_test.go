@@ -300,6 +300,7 @@ type fakeFetcher struct {
 	msgs           []kafka.Message
 	next           int
 	committed      []kafka.Message
+	commits        int
 	onAllCommitted func()
 }
 
@@ -320,8 +321,9 @@ func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafka.Message) e
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.committed = append(f.committed, msgs...)
+	f.commits++
 	for _, m := range msgs {
-		if m.Offset == f.msgs[len(f.msgs)-1].Offset {
+		if m.Offset == f.msgs[len(f.msgs)-1].Offset && f.onAllCommitted != nil {
 			f.onAllCommitted()
 		}
 	}
@@ -336,6 +338,39 @@ func (f *fakeFetcher) committedOffsets() []int64 {
 		out = append(out, m.Offset)
 	}
 	return out
+}
+
+// TestCommitsCoalesceAndShutdownCommitsTheRest: an idle worker commits at
+// once; what is done within CommitEvery after a commit shares the next one
+// (the broker pays a request per commit), and stopping commits everything
+// done, so nothing but that interval's redelivery is at stake.
+func TestCommitsCoalesceAndShutdownCommitsTheRest(t *testing.T) {
+	h := newHarness(t)
+	h.w.cfg.CommitEvery = time.Hour
+	f := &fakeFetcher{msgs: []kafka.Message{{Offset: 19}}}
+	c := newCommitter()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		h.w.commitLoop(ctx, f, c)
+	}()
+	c.add(kafka.Message{Offset: 0})
+	eventually(t, "the first commit", func() bool { return len(f.committedOffsets()) == 1 })
+	for off := range int64(19) {
+		c.add(kafka.Message{Offset: off + 1})
+	}
+	// Time for a loop that commits at every kick to show it (this bounds
+	// nothing the right loop does: it waits an hour).
+	time.Sleep(50 * time.Millisecond)
+	if got := f.committedOffsets(); len(got) != 1 {
+		t.Fatalf("committed %v within the interval; want only the first commit until it passes", got)
+	}
+	cancel()
+	<-stopped
+	if got := f.committedOffsets(); !slices.Equal(got, []int64{0, 19}) || f.commits != 2 {
+		t.Fatalf("%d commits of offsets %v; want 2: offset 0 at once, then 19 on shutdown for everything done within the interval", f.commits, got)
+	}
 }
 
 func TestOnlyAContiguousDonePrefixIsCommittable(t *testing.T) {
