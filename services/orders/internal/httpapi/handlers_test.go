@@ -176,7 +176,7 @@ func TestLongPollReturnsWhenTheOrderIsDecided(t *testing.T) {
 	if _, err := store.Finalize(context.Background(), cur); err != nil {
 		t.Fatal(err)
 	}
-	waiter.Notify(id)
+	waiter.Notify(id, orders.StatusEvent{})
 	if w := <-answered; w.Code != 200 || decode(t, w)["status"] != "confirmed" {
 		t.Fatalf("long poll answered %d %s, want the confirmed order", w.Code, w.Body)
 	}

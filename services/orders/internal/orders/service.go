@@ -113,9 +113,12 @@ type Store interface {
 	ListAll(ctx context.Context, after *Cursor, limit int) ([]Order, error)
 }
 
-// StatusWaiter wakes a long poll when its order may have become final.
+// StatusWaiter wakes a long poll when its order may have become final. A
+// wake-up carries the decision when the notification brought it, so the
+// poll answers without reading the order again; a zero StatusEvent only
+// says "read it".
 type StatusWaiter interface {
-	Subscribe(id ID) (woken <-chan struct{}, cancel func())
+	Subscribe(id ID) (decided <-chan StatusEvent, cancel func())
 }
 
 // Backlog tells whether a shard's outbox is over its bound.
@@ -241,7 +244,7 @@ func (s *Service) Wait(ctx context.Context, who Identity, rawID string, wait, ev
 	if wait <= 0 {
 		return s.Get(ctx, who, rawID)
 	}
-	var woken <-chan struct{}
+	var woken <-chan StatusEvent
 	if s.waiter != nil {
 		if id, err := ParseID(rawID, s.shards); err == nil {
 			var cancel func()
@@ -263,7 +266,13 @@ func (s *Service) Wait(ctx context.Context, who Identity, rawID string, wait, ev
 		select {
 		case <-ctx.Done():
 			return o, nil // still pending: answer what is known, not an error
-		case <-woken:
+		case ev := <-woken:
+			if ev.Status != "" && ev.Status != StatusPending {
+				// The decision is all that changes: one read fewer per
+				// order, on the shard and here.
+				o.Status, o.Reason, o.UpdatedAt = ev.Status, ev.Reason, ev.UpdatedAt
+				return o, nil
+			}
 		case <-t.C:
 		}
 		next, err := s.store.Get(ctx, o.ID)

@@ -304,9 +304,9 @@ func (s *Store) Finalize(ctx context.Context, o *orders.Order) (bool, error) {
 	err := s.db(ctx, o.ID.Shard).Raw(`WITH
 		u AS (UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'pending' RETURNING id),
 		x AS (INSERT INTO outbox (topic, key, payload, headers) SELECT ?, ?, ?, ?::jsonb FROM u RETURNING 1)
-		SELECT count(*) FROM (SELECT pg_notify(?, ''), pg_notify(?, u.id::text) FROM x, u) AS notified`,
+		SELECT count(*) FROM (SELECT pg_notify(?, ''), pg_notify(?, ?) FROM x, u) AS notified`,
 		string(o.Status), string(o.Reason), o.UpdatedAt, o.ID.UUID,
-		ev.Topic, ev.Key, ev.Payload, traceHeaders(ctx), NotifyChannel, StatusChannel).Scan(&applied).Error
+		ev.Topic, ev.Key, ev.Payload, traceHeaders(ctx), NotifyChannel, StatusChannel, string(ev.Payload)).Scan(&applied).Error
 	if err != nil {
 		return false, fmt.Errorf("finalize order %s: %w", o.ID, pgdb.Translate(err))
 	}

@@ -2,8 +2,10 @@ package ordersdb_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -188,6 +190,55 @@ func TestFinalizeAppliesOnce(t *testing.T) {
 	// One orders.placed and one orders.status event: the repeat wrote none.
 	if n := countRows(t, shards, o.ID.Shard, `SELECT count(*) FROM outbox WHERE topic = ?`, orders.StatusEventOf(&confirmed).Topic); n != 1 {
 		t.Errorf("%d status events, want 1", n)
+	}
+}
+
+// TestLongPollsLearnTheDecisionFromTheNotification: the finalizing
+// statement's notification carries the order's status event, so a long
+// poll woken by it answers without reading the order again.
+func TestLongPollsLearnTheDecisionFromTheNotification(t *testing.T) {
+	shards := newShards(t)
+	store := ordersdb.New(shards)
+	ctx, cancel := context.WithCancel(context.Background())
+	o, _, err := store.Place(ctx, placement(t, shards.Len(), "frank", "", twoBooks, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbs := make([]*sql.DB, shards.Len())
+	for i := range dbs {
+		if dbs[i], err = shards.DB(i).DB(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := ordersdb.NewWatcher(dbs, slog.New(slog.DiscardHandler))
+	decided, unsubscribe := w.Subscribe(o.ID)
+	defer unsubscribe()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		_ = w.Run(ctx)
+	}()
+	defer func() { cancel(); <-stopped }()
+	// A notification sent before the watcher listens reaches nobody.
+	for deadline := time.Now().Add(30 * time.Second); countRows(t, shards, o.ID.Shard,
+		`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = ?`, "LISTEN "+ordersdb.StatusChannel) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher never listened on the order's shard")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	confirmed := *o
+	confirmed.Status, confirmed.UpdatedAt = orders.StatusConfirmed, time.Now().UTC().Truncate(time.Microsecond)
+	if applied, err := store.Finalize(ctx, &confirmed); err != nil || !applied {
+		t.Fatalf("finalize: applied=%v err=%v", applied, err)
+	}
+	select {
+	case ev := <-decided:
+		if ev.OrderID != o.ID.String() || ev.Status != orders.StatusConfirmed || !ev.UpdatedAt.Equal(confirmed.UpdatedAt) {
+			t.Fatalf("woken with %+v; want %s confirmed at %s", ev, o.ID, confirmed.UpdatedAt)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no wake-up within 30 s of the decision")
 	}
 }
 

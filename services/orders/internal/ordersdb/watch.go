@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,7 +15,8 @@ import (
 	"github.com/scaleshop/scaleshop/services/orders/internal/orders"
 )
 
-// StatusChannel is notified with an order's uuid when it becomes final.
+// StatusChannel is notified with an order's orders.status event (JSON)
+// when it becomes final. Workers of before that sent the bare uuid.
 const StatusChannel = "orders_status"
 
 // Watcher wakes long polls when their order becomes final: one LISTEN
@@ -25,22 +27,22 @@ type Watcher struct {
 	dbs  []*sql.DB
 	log  *slog.Logger
 	mu   sync.Mutex
-	subs map[orders.ID]map[chan struct{}]struct{}
+	subs map[orders.ID]map[chan orders.StatusEvent]struct{}
 }
 
 var _ orders.StatusWaiter = (*Watcher)(nil)
 
 // NewWatcher watches the shards' pools.
 func NewWatcher(dbs []*sql.DB, log *slog.Logger) *Watcher {
-	return &Watcher{dbs: dbs, log: log, subs: map[orders.ID]map[chan struct{}]struct{}{}}
+	return &Watcher{dbs: dbs, log: log, subs: map[orders.ID]map[chan orders.StatusEvent]struct{}{}}
 }
 
 // Subscribe implements orders.StatusWaiter.
-func (w *Watcher) Subscribe(id orders.ID) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
+func (w *Watcher) Subscribe(id orders.ID) (<-chan orders.StatusEvent, func()) {
+	ch := make(chan orders.StatusEvent, 1)
 	w.mu.Lock()
 	if w.subs[id] == nil {
-		w.subs[id] = map[chan struct{}]struct{}{}
+		w.subs[id] = map[chan orders.StatusEvent]struct{}{}
 	}
 	w.subs[id][ch] = struct{}{}
 	w.mu.Unlock()
@@ -54,12 +56,12 @@ func (w *Watcher) Subscribe(id orders.ID) (<-chan struct{}, func()) {
 	}
 }
 
-func (w *Watcher) notify(id orders.ID) {
+func (w *Watcher) notify(id orders.ID, ev orders.StatusEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for ch := range w.subs[id] {
 		select {
-		case ch <- struct{}{}:
+		case ch <- ev:
 		default:
 		}
 	}
@@ -102,9 +104,27 @@ func (w *Watcher) listen(ctx context.Context, shard int) error {
 				// The session is listening: never hand it back to the pool.
 				return driver.ErrBadConn
 			}
-			if u, err := uuid.Parse(n.Payload); err == nil {
-				w.notify(orders.ID{Shard: shard, UUID: u})
+			if id, ev, ok := parseStatus(n.Payload, shard, len(w.dbs)); ok {
+				w.notify(id, ev)
 			}
 		}
 	})
+}
+
+// parseStatus reads a status notification of shard: the order's event, or
+// a bare uuid (from a worker of before the event rode along), which wakes
+// its waiters to read the order.
+func parseStatus(payload string, shard, shards int) (orders.ID, orders.StatusEvent, bool) {
+	if u, err := uuid.Parse(payload); err == nil {
+		return orders.ID{Shard: shard, UUID: u}, orders.StatusEvent{}, true
+	}
+	var ev orders.StatusEvent
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+		return orders.ID{}, ev, false
+	}
+	id, err := orders.ParseID(ev.OrderID, shards)
+	if err != nil || id.Shard != shard {
+		return orders.ID{}, ev, false
+	}
+	return id, ev, true
 }

@@ -238,19 +238,19 @@ func (b Backlog) Over(int) bool { return bool(b) }
 // Waiter is an orders.StatusWaiter the test wakes by hand.
 type Waiter struct {
 	mu   sync.Mutex
-	subs map[orders.ID][]chan struct{}
+	subs map[orders.ID][]chan orders.StatusEvent
 }
 
 var _ orders.StatusWaiter = (*Waiter)(nil)
 
 // Subscribe implements orders.StatusWaiter.
-func (w *Waiter) Subscribe(id orders.ID) (<-chan struct{}, func()) {
+func (w *Waiter) Subscribe(id orders.ID) (<-chan orders.StatusEvent, func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.subs == nil {
-		w.subs = map[orders.ID][]chan struct{}{}
+		w.subs = map[orders.ID][]chan orders.StatusEvent{}
 	}
-	ch := make(chan struct{}, 1)
+	ch := make(chan orders.StatusEvent, 1)
 	w.subs[id] = append(w.subs[id], ch)
 	return ch, func() {}
 }
@@ -262,13 +262,13 @@ func (w *Waiter) Subscribers(id orders.ID) int {
 	return len(w.subs[id])
 }
 
-// Notify wakes every waiter of id.
-func (w *Waiter) Notify(id orders.ID) {
+// Notify wakes every waiter of id with ev (zero: "read it").
+func (w *Waiter) Notify(id orders.ID, ev orders.StatusEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, ch := range w.subs[id] {
 		select {
-		case ch <- struct{}{}:
+		case ch <- ev:
 		default:
 		}
 	}
