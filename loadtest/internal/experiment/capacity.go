@@ -418,18 +418,21 @@ func (p *prober) bisect(ctx context.Context, start, step float64) (CapacityRun, 
 	return run, err
 }
 
-// measureCapacities runs every configuration capacityRepeat times in a
-// random order, so the machine's drift falls on all of them alike, and
-// measures each one's low-load latency once.
+// measureCapacities runs every configuration capacityRepeat times, in
+// blocks: each block runs every configuration once, in a random order of
+// its own. Repeat r of one configuration and repeat r of another are then
+// minutes apart, so a ratio taken pair by pair (pairedRatios) sees the
+// same machine on both sides; the random order inside a block keeps any
+// one configuration from always running first or last. It measures each
+// configuration's low-load latency once.
 func (p *prober) measureCapacities(ctx context.Context, configs []capacityConfig, start float64) (map[string]*CapacityStat, error) {
 	type turn struct{ cfg, rep int }
 	var turns []turn
-	for c := range configs {
-		for r := range max(1, p.opt.repeats()) {
+	for r := range max(1, p.opt.repeats()) {
+		for _, c := range rand.Perm(len(configs)) {
 			turns = append(turns, turn{c, r})
 		}
 	}
-	rand.Shuffle(len(turns), func(i, j int) { turns[i], turns[j] = turns[j], turns[i] })
 	stats := map[string]*CapacityStat{}
 	for _, c := range configs {
 		stats[c.name] = &CapacityStat{Quota: c.quota}

@@ -307,7 +307,7 @@ func ratio(m Metric, rows []Row) string {
 		var a, b float64
 		switch m {
 		case Capacity:
-			a, b = r.Capacity, base.Capacity
+			a, b = capacityRatio(base, r), 1
 		case P50:
 			a, b = r.P50, base.P50
 		case P99:

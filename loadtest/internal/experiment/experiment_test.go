@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,11 @@ func TestCapacitiesRepeatInRandomOrderWithMedianAndSpread(t *testing.T) {
 	if len(order) != 6 || strings.Count(strings.Join(order, ""), "a") != 3 {
 		t.Fatalf("setups ran %v, want each config 3 times", order)
 	}
+	for block := 0; block < 6; block += 2 {
+		if order[block] == order[block+1] {
+			t.Fatalf("setups ran %v: repeat %d is not a block of every config once", order, block/2+1)
+		}
+	}
 	for name, st := range stats {
 		if len(st.Runs) != 3 || st.Median < 0.95*caps[name] || st.Median > caps[name] || st.Min > st.Median || st.Max < st.Median || st.LowLoad == nil {
 			t.Errorf("%s: %+v", name, st)
@@ -172,11 +178,42 @@ func TestClonesVerdictIsBinding(t *testing.T) {
 	if f := clonesCheck(noisy); len(f) != 0 {
 		t.Errorf("3 clones at 3.3× by medians but 2.5× lowest over highest: %v", f)
 	}
-	if v := clonesVerdict(noisy.Rows); !strings.Contains(v, "3 clones: the medians give 3.30×") {
+	if v := clonesVerdict(noisy.Rows); !strings.Contains(v, "3 clones: the repeats give 3.30×") {
 		t.Errorf("a median ratio above N is not called out:\n%s", v)
 	}
 	if v := clonesVerdict(rows(100, 190, 280, 285).Rows); !strings.Contains(v, "clone 4 adds nothing") {
 		t.Errorf("verdict does not name the clone that adds nothing:\n%s", v)
+	}
+}
+
+// TestRatiosPairRepeatsOfOneBlock: the host slows a whole block down, and
+// the ratio must come from repeats of the same block, not from medians
+// taken in different ones.
+func TestRatiosPairRepeatsOfOneBlock(t *testing.T) {
+	row := func(name string, caps ...float64) Row {
+		st := &CapacityStat{}
+		for _, c := range caps {
+			st.Runs = append(st.Runs, CapacityRun{RPS: c})
+		}
+		st.finish()
+		return Row{Config: name, Capacity: st.Median, CapacityStat: st}
+	}
+	// Block 3 ran on a busy host: 2 clones fell to 180 there, 1 clone's
+	// median came from its quiet blocks.
+	one, two := row("1 clone", 100, 140, 150), row("2 clones", 200, 280, 180)
+	if r := capacityRatio(one, two); math.Abs(r-2) > 1e-9 {
+		t.Errorf("paired ratio %.3f, want 2 (2.0, 2.0 and 1.2 block by block)", r)
+	}
+	if r := leastRatio(one, two); math.Abs(r-1.2) > 1e-9 {
+		t.Errorf("least ratio %.3f, want the lowest pair's 1.2", r)
+	}
+	if f := clonesCheck(&Outcome{Rows: []Row{one, two, row("3 clones", 290, 400, 420)}}); len(f) != 0 {
+		t.Errorf("2× and 2.8× block by block: %v", f)
+	}
+	// Repeats that do not pair fall back to the medians.
+	odd := row("2 clones", 200, 280)
+	if r := capacityRatio(one, odd); math.Abs(r-240.0/140) > 1e-9 {
+		t.Errorf("unpaired ratio %.3f, want the medians' %.3f", r, 240.0/140)
 	}
 }
 
