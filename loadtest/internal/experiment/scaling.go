@@ -33,10 +33,10 @@ func clones() *Experiment {
 }
 
 // newScalingProber readies clones and vertical: the gateway round-robin
-// (balanceRoundRobin says why), then the prober, which meters the
+// (gatewayForCapacity says why), then the prober, which meters the
 // restarted gateway's pid. restore puts the gateway's own policy back.
 func newScalingProber(ctx context.Context, s *Stack, opt Options) (p *prober, restore func(), err error) {
-	restore, err = s.balanceRoundRobin(ctx)
+	restore, err = s.gatewayForCapacity(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
