@@ -37,7 +37,9 @@ import (
 // the gateway's and the generator's hundreds: with it the clones could
 // never be the bottleneck.) At cloneCPUs a clone holds 150–200 pages a
 // second, few enough that four clones are still the bottleneck on a
-// machine of two cores. 0.2 was used before, when the CFS period was 10 ms
+// machine of two cores. (Those costs are of the host of 2–3 Dec; on that
+// of 4 Dec every one was about half, a clone held 420–450 pages a second
+// at 0.22 ms a page, and four clones were still the bottleneck.) 0.2 was used before, when the CFS period was 10 ms
 // for every quota: at 50 ms (infra/cpuquota gives a small quota a period
 // that holds a bandwidth slice) a clone of 0.2 held 450–575/s, and two of
 // them already met the machine's limit. docs/loadtest.md explains the
