@@ -30,7 +30,7 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.SetOutput(stdout)
 	var f experimentFlags
 	f.register(fs)
-	only := fs.String("only", "", "comma-separated experiments to run (default all)")
+	only := fs.String("only", "", `comma-separated experiments to run (default all; "none" for none, to run -tools alone)`)
 	tools := fs.String("tools", "gateway,catalog,orders,generator", `the other benchmarks to run too: "gateway" (vs Caddy and nginx), "catalog" (read path), "orders" (the pipeline), "generator" (its own cost); "" for none`)
 	doc := fs.String("doc", filepath.Join(moduleRoot(), "docs", "benchmarks.md"), "the file whose generated blocks are rewritten")
 	recordPath := fs.String("record", filepath.Join(moduleRoot(), "docs", "benchmarks.json"), "the JSON record of the latest results, which the doc is rendered from")
@@ -46,7 +46,11 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return renderDoc(rec, *doc, time.Now(), f.durScale, stdout)
 	}
 	list := experiment.All()
-	if *only != "" {
+	switch *only {
+	case "":
+	case "none":
+		list = nil
+	default:
 		var picked []*experiment.Experiment
 		for _, n := range strings.Split(*only, ",") {
 			e, ok := experiment.Find(strings.TrimSpace(n))
