@@ -88,7 +88,10 @@ type Trial struct {
 	// CloneCores is the CPU the serving clones used together (drained
 	// ones left out), for their CPU per page and share of their quota.
 	CloneCores float64 `json:"clone_cores"`
-	Why        string  `json:"why,omitempty"` // why it did not hold
+	// IdleCores is the serving clones' CPU over 2 s just before the
+	// trial, while the experiment sent them nothing.
+	IdleCores float64 `json:"idle_clone_cores"`
+	Why       string  `json:"why,omitempty"` // why it did not hold
 	// ConfirmsMiss marks the second trial at a rate the first missed.
 	ConfirmsMiss      bool           `json:"confirms_miss,omitempty"`
 	GeneratorUSPerReq float64        `json:"generator_cpu_per_request_us"`
@@ -169,6 +172,10 @@ type prober struct {
 	precision float64
 	// skipLowLoad leaves out the low-load latency trial.
 	skipLowLoad bool
+	// idleCores is the serving clones' CPU in the last idle reading
+	// before a trial: work that is not the trial's, which a lone clone
+	// bears alone and a pair splits.
+	idleCores float64
 	// try runs one trial; nil means trial. Tests put a model here.
 	try func(ctx context.Context, rate float64) (Trial, error)
 }
@@ -216,7 +223,7 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	}
 	res := out.Result
 	st := res.Stages[len(res.Stages)-1]
-	t := Trial{RateRPS: rate, AchievedRPS: st.AchievedRPS, Errors: st.Latency.Errors,
+	t := Trial{RateRPS: rate, AchievedRPS: st.AchievedRPS, Errors: st.Latency.Errors, IdleCores: p.idleCores,
 		Shed: shedAfter - shedBefore, Retried: retriedAfter - retriedBefore, GeneratorUSPerReq: res.Generator.CPUPerRequestUS, LoadAvg: after.loadAvg}
 	t.CPU, t.MachineCores = p.meter.between(before, after)
 	t.CloneCores = p.servingCores(members, t.CPU)
@@ -246,8 +253,8 @@ func (p *prober) trial(ctx context.Context, rate float64) (Trial, error) {
 	if !t.Held {
 		held = "missed: " + t.Why
 	}
-	fmt.Fprintf(p.s.Log, "     %6.0f/s  achieved %6.1f/s  p99 %7.2f ms  shed %4d  retried %4d  machine %.2f cores  load %.1f  %s\n",
-		rate, t.AchievedRPS, t.P99, t.Shed, t.Retried, t.MachineCores, t.LoadAvg, held)
+	fmt.Fprintf(p.s.Log, "     %6.0f/s  achieved %6.1f/s  p99 %7.2f ms  shed %4d  retried %4d  clones %.3f cores (idle before: %.3f)  machine %.2f cores  load %.1f  %s\n",
+		rate, t.AchievedRPS, t.P99, t.Shed, t.Retried, t.CloneCores, t.IdleCores, t.MachineCores, t.LoadAvg, held)
 	return t, nil
 }
 
@@ -316,7 +323,8 @@ func (p *prober) quiet(ctx context.Context, members []memberStatus, serving int)
 		case <-time.After(window): // the window the CPU is measured over
 		}
 		cpu, _ := p.meter.between(before, p.meter.read())
-		return p.servingCores(members, cpu), nil
+		p.idleCores = p.servingCores(members, cpu)
+		return p.idleCores, nil
 	}
 	return waitIdle(ctx, p.s.Log, busy, idleShare*cloneCPUs*float64(serving), quietLimit)
 }
