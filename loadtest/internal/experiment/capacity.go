@@ -39,11 +39,11 @@ import (
 // second, few enough that four clones are still the bottleneck on a
 // machine of two cores. (Those costs are of the host of 2–3 Dec; on that
 // of 4 Dec every one was about half, a clone held 420–450 pages a second
-// at 0.22 ms a page, and four clones were still the bottleneck.) 0.2 was used before, when the CFS period was 10 ms
-// for every quota: at 50 ms (infra/cpuquota gives a small quota a period
-// that holds a bandwidth slice) a clone of 0.2 held 450–575/s, and two of
-// them already met the machine's limit. docs/loadtest.md explains the
-// choices.
+// at 0.22 ms a page, and four clones were still the bottleneck.) 0.2 was
+// used before, when the CFS period was 10 ms for every quota: at 50 ms
+// (infra/cpuquota gives a small quota a period that holds a bandwidth
+// slice) a clone of 0.2 held 450–575/s, and two of them already met the
+// machine's limit. docs/loadtest.md explains the choices.
 const (
 	cloneCPUs      = 0.1
 	capacityP99    = 250 * time.Millisecond
@@ -140,13 +140,19 @@ func (c *CapacityStat) finish() {
 	for _, r := range c.Runs {
 		caps = append(caps, r.RPS)
 	}
-	slices.Sort(caps)
-	if n := len(caps); n > 0 {
-		// Of an even count, the mean of the middle two: the upper one alone
-		// would make every ratio of two repeats the more favourable.
-		c.Median = (caps[(n-1)/2] + caps[n/2]) / 2
-		c.Min, c.Max = caps[0], caps[n-1]
+	if len(caps) > 0 {
+		c.Median = median(caps)
+		c.Min, c.Max = slices.Min(caps), slices.Max(caps)
 	}
+}
+
+// median sorts xs and returns its median; of an even count, the mean of
+// the middle two: the upper one alone would make every ratio of two
+// repeats the more favourable.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	return (xs[(n-1)/2] + xs[n/2]) / 2
 }
 
 // capacityConfig is one configuration of a capacity experiment: setup puts

@@ -137,9 +137,7 @@ func pairedRatios(base, row Row) []float64 {
 // ratios, or the ratio of the medians where the repeats do not pair.
 func capacityRatio(base, row Row) float64 {
 	if pr := pairedRatios(base, row); len(pr) > 0 {
-		slices.Sort(pr)
-		n := len(pr)
-		return (pr[(n-1)/2] + pr[n/2]) / 2
+		return median(pr)
 	}
 	if base.Capacity <= 0 {
 		return 0
