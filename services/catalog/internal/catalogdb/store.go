@@ -195,7 +195,7 @@ func (s *Store) writeToken(ctx context.Context, token bool, fn func(db *gorm.DB)
 		return 0, nil
 	}
 	var lsn string
-	if err := db.Raw(`SELECT pg_current_wal_lsn()::text`).Scan(&lsn).Error; err != nil {
+	if err := db.Raw(`SELECT pg_current_wal_lsn()::text`).Find(&lsn).Error; err != nil {
 		// Committed, but no token: the caller still gets its result; a read
 		// without a token may be stale, which the contract allows.
 		return 0, nil
@@ -208,7 +208,7 @@ func (s *Store) writeToken(ctx context.Context, token bool, fn func(db *gorm.DB)
 func (s *Store) Get(ctx context.Context, id int64, o catalog.ReadOpts) (catalog.Product, catalog.Source, error) {
 	var rows []productRow
 	src, err := s.read(ctx, o, func(db *gorm.DB) error {
-		return db.Raw(`SELECT `+columns+` FROM products WHERE id = ?`, id).Scan(&rows).Error
+		return db.Raw(`SELECT `+columns+` FROM products WHERE id = ?`, id).Find(&rows).Error
 	})
 	if err != nil {
 		return catalog.Product{}, src, err
@@ -239,7 +239,7 @@ func (s *Store) onPrimary(ctx context.Context, ids []int64) ([]productRow, bool)
 	ctx, cancel := context.WithTimeout(ctx, s.rp.cfg.Timeout)
 	defer cancel()
 	var rows []productRow
-	err := s.primary.WithContext(ctx).Raw(selectByIDs, ids).Scan(&rows).Error
+	err := s.primary.WithContext(ctx).Raw(selectByIDs, ids).Find(&rows).Error
 	if err != nil {
 		if errors.Is(pgdb.Translate(err), problem.ErrUnavailable) && ctx.Err() == nil {
 			s.rp.markDown(catalog.FromPrimary)
@@ -256,7 +256,7 @@ func (s *Store) GetMany(ctx context.Context, ids []int64, o catalog.ReadOpts) ([
 	}
 	var rows []productRow
 	src, err := s.read(ctx, o, func(db *gorm.DB) error {
-		return db.Raw(selectByIDs, ids).Scan(&rows).Error
+		return db.Raw(selectByIDs, ids).Find(&rows).Error
 	})
 	if err != nil {
 		return nil, src, err
@@ -305,7 +305,7 @@ func (s *Store) List(ctx context.Context, q catalog.ListQuery, o catalog.ReadOpt
 	var rows []productRow
 	src, err := s.read(ctx, o, func(db *gorm.DB) error {
 		return db.Raw(`SELECT `+columns+` FROM products WHERE `+strings.Join(where, " AND ")+
-			` ORDER BY id LIMIT ?`, args...).Scan(&rows).Error
+			` ORDER BY id LIMIT ?`, args...).Find(&rows).Error
 	})
 	if err != nil {
 		return catalog.Page{}, src, err
@@ -327,7 +327,7 @@ func (s *Store) Create(ctx context.Context, in catalog.Input) (catalog.Product, 
 		err := db.Raw(`INSERT INTO products (sku, name, description, category, price_cents, currency, stock, attributes)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb) RETURNING `+columns,
 			in.SKU, in.Name, in.Description, in.Category, in.PriceCents, in.Currency, in.Stock, string(in.Attributes)).
-			Scan(&rows).Error
+			Find(&rows).Error
 		return pgdb.Translate(err, skuTaken(in.SKU))
 	})
 	if err != nil {
@@ -350,7 +350,7 @@ func (s *Store) Update(ctx context.Context, id int64, in catalog.Input, ifVersio
 			currency = ?, stock = ?, attributes = ?::jsonb, version = version + 1, updated_at = now()
 			WHERE id = ? AND (? = 0 OR version = ?) RETURNING `+columns,
 			in.SKU, in.Name, in.Description, in.Category, in.PriceCents, in.Currency, in.Stock,
-			string(in.Attributes), id, ifVersion, ifVersion).Scan(&rows).Error
+			string(in.Attributes), id, ifVersion, ifVersion).Find(&rows).Error
 		if err != nil {
 			return pgdb.Translate(err, skuTaken(in.SKU))
 		}
@@ -382,7 +382,7 @@ func (s *Store) Delete(ctx context.Context, id int64, ifVersion int64) (catalog.
 // missingOrStale explains why a conditional write touched no row.
 func missingOrStale(db *gorm.DB, id, ifVersion int64) error {
 	var version []int64
-	if err := db.Raw(`SELECT version FROM products WHERE id = ?`, id).Scan(&version).Error; err != nil {
+	if err := db.Raw(`SELECT version FROM products WHERE id = ?`, id).Find(&version).Error; err != nil {
 		return err
 	}
 	if len(version) == 0 {

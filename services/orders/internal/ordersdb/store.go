@@ -132,7 +132,7 @@ func (s *Store) Place(ctx context.Context, p orders.Placement) (*orders.Order, b
 			SELECT o.id, v.line, v.product_id, v.quantity, v.price_cents
 			FROM o, (VALUES `+strings.Join(values, ", ")+`) AS v (line, product_id, quantity, price_cents)),
 		x AS (INSERT INTO outbox (topic, key, payload, headers) SELECT ?, ?, ?, ?::jsonb FROM o RETURNING 1)
-		SELECT count(*) FROM (SELECT pg_notify(?, '') FROM x) AS notified`, args...).Scan(&created).Error
+		SELECT count(*) FROM (SELECT pg_notify(?, '') FROM x) AS notified`, args...).Find(&created).Error
 	if err != nil {
 		return nil, false, fmt.Errorf("place order on shard %d: %w", o.ID.Shard, pgdb.Translate(err))
 	}
@@ -165,7 +165,7 @@ func (s *Store) ByKey(ctx context.Context, shard int, customerID, key string) (*
 		OrderID     uuid.UUID
 	}
 	res := s.db(ctx, shard).Raw(`SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = ? AND key = ?`,
-		customerID, key).Scan(&row)
+		customerID, key).Find(&row)
 	if res.Error != nil {
 		return nil, "", fmt.Errorf("idempotency key: %w", pgdb.Translate(res.Error))
 	}
@@ -226,7 +226,7 @@ func scanOrders(shard int, rows []orderRow) ([]orders.Order, error) {
 // Get implements orders.Store.
 func (s *Store) Get(ctx context.Context, id orders.ID) (*orders.Order, error) {
 	var rows []orderRow
-	if err := s.db(ctx, id.Shard).Raw(selectOrder+`WHERE o.id = ?`, id.UUID).Scan(&rows).Error; err != nil {
+	if err := s.db(ctx, id.Shard).Raw(selectOrder+`WHERE o.id = ?`, id.UUID).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("get order: %w", pgdb.Translate(err))
 	}
 	if len(rows) == 0 {
@@ -257,7 +257,7 @@ func (s *Store) ListCustomer(ctx context.Context, shard int, customerID string, 
 	var rows []orderRow
 	args = append([]any{customerID}, append(args, limit)...)
 	if err := s.db(ctx, shard).Raw(selectOrder+`WHERE o.customer_id = ? AND `+cond+
-		` ORDER BY o.created_at DESC, o.id DESC LIMIT ?`, args...).Scan(&rows).Error; err != nil {
+		` ORDER BY o.created_at DESC, o.id DESC LIMIT ?`, args...).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list orders: %w", pgdb.Translate(err))
 	}
 	return scanOrders(shard, rows)
@@ -279,7 +279,7 @@ func (s *Store) ListAll(ctx context.Context, c *orders.Cursor, limit int) ([]ord
 			cond, args := after(c, shard)
 			var rows []orderRow
 			if err := s.shards.DB(shard).WithContext(ctx).Raw(selectOrder+`WHERE `+cond+
-				` ORDER BY o.created_at DESC, o.id DESC LIMIT ?`, append(args, limit)...).Scan(&rows).Error; err != nil {
+				` ORDER BY o.created_at DESC, o.id DESC LIMIT ?`, append(args, limit)...).Find(&rows).Error; err != nil {
 				return fmt.Errorf("list shard %d: %w", shard, pgdb.Translate(err))
 			}
 			page, err := scanOrders(shard, rows)
@@ -306,7 +306,7 @@ func (s *Store) Finalize(ctx context.Context, o *orders.Order) (bool, error) {
 		x AS (INSERT INTO outbox (topic, key, payload, headers) SELECT ?, ?, ?, ?::jsonb FROM u RETURNING 1)
 		SELECT count(*) FROM (SELECT pg_notify(?, ''), pg_notify(?, ?) FROM x, u) AS notified`,
 		string(o.Status), string(o.Reason), o.UpdatedAt, o.ID.UUID,
-		ev.Topic, ev.Key, ev.Payload, traceHeaders(ctx), NotifyChannel, StatusChannel, string(ev.Payload)).Scan(&applied).Error
+		ev.Topic, ev.Key, ev.Payload, traceHeaders(ctx), NotifyChannel, StatusChannel, string(ev.Payload)).Find(&applied).Error
 	if err != nil {
 		return false, fmt.Errorf("finalize order %s: %w", o.ID, pgdb.Translate(err))
 	}
@@ -340,7 +340,7 @@ func (s *Store) StuckPending(ctx context.Context, acceptedBefore time.Time, limi
 			defer cancel()
 			var rows []orderRow
 			if err := s.shards.DB(shard).WithContext(ctx).Raw(selectOrder+`WHERE o.status = 'pending' AND o.created_at < ?
-				ORDER BY o.created_at LIMIT ?`, acceptedBefore, limit).Scan(&rows).Error; err != nil {
+				ORDER BY o.created_at LIMIT ?`, acceptedBefore, limit).Find(&rows).Error; err != nil {
 				return fmt.Errorf("stuck orders of shard %d: %w", shard, pgdb.Translate(err))
 			}
 			page, err := scanOrders(shard, rows)
