@@ -193,32 +193,56 @@ func TestFinalizeAppliesOnce(t *testing.T) {
 	}
 }
 
-// TestLongPollsLearnTheDecisionFromTheNotification: the finalizing
-// statement's notification carries the order's status event, so a long
-// poll woken by it answers without reading the order again.
-func TestLongPollsLearnTheDecisionFromTheNotification(t *testing.T) {
-	shards := newShards(t)
-	store := ordersdb.New(shards)
-	ctx, cancel := context.WithCancel(context.Background())
-	o, _, err := store.Place(ctx, placement(t, shards.Len(), "frank", "", twoBooks, time.Now()))
+// watchedOrder is an order placed on fresh shards, a watcher of those
+// shards subscribed to it (decided), and run, which starts the watcher
+// until the test ends.
+type watchedOrder struct {
+	shards  *shardmap.Shards
+	store   *ordersdb.Store
+	order   *orders.Order
+	decided <-chan orders.StatusEvent
+	run     func()
+}
+
+func watchOrder(t *testing.T, customer string) watchedOrder {
+	t.Helper()
+	wo := watchedOrder{shards: newShards(t)}
+	wo.store = ordersdb.New(wo.shards)
+	o, _, err := wo.store.Place(context.Background(), placement(t, wo.shards.Len(), customer, "", twoBooks, time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dbs := make([]*sql.DB, shards.Len())
+	wo.order = o
+	dbs := make([]*sql.DB, wo.shards.Len())
 	for i := range dbs {
-		if dbs[i], err = shards.DB(i).DB(); err != nil {
+		if dbs[i], err = wo.shards.DB(i).DB(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w := ordersdb.NewWatcher(dbs, slog.New(slog.DiscardHandler))
 	decided, unsubscribe := w.Subscribe(o.ID)
-	defer unsubscribe()
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		_ = w.Run(ctx)
-	}()
-	defer func() { cancel(); <-stopped }()
+	t.Cleanup(unsubscribe)
+	wo.decided = decided
+	wo.run = func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			_ = w.Run(ctx)
+		}()
+		t.Cleanup(func() { cancel(); <-stopped })
+	}
+	return wo
+}
+
+// TestLongPollsLearnTheDecisionFromTheNotification: the finalizing
+// statement's notification carries the order's status event, so a long
+// poll woken by it answers without reading the order again.
+func TestLongPollsLearnTheDecisionFromTheNotification(t *testing.T) {
+	ctx := context.Background()
+	wo := watchOrder(t, "frank")
+	shards, store, o, decided := wo.shards, wo.store, wo.order, wo.decided
+	wo.run()
 	// A notification sent before the watcher listens reaches nobody.
 	for deadline := time.Now().Add(30 * time.Second); countRows(t, shards, o.ID.Shard,
 		`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = ?`, "LISTEN "+ordersdb.StatusChannel) == 0; {
@@ -232,13 +256,45 @@ func TestLongPollsLearnTheDecisionFromTheNotification(t *testing.T) {
 	if applied, err := store.Finalize(ctx, &confirmed); err != nil || !applied {
 		t.Fatalf("finalize: applied=%v err=%v", applied, err)
 	}
+	// The session's start woke the waiter once to read (a long poll would
+	// have, and found it pending); the decision's wake-up comes after.
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-decided:
+			if ev == (orders.StatusEvent{}) {
+				continue
+			}
+			if ev.OrderID != o.ID.String() || ev.Status != orders.StatusConfirmed || !ev.UpdatedAt.Equal(confirmed.UpdatedAt) {
+				t.Fatalf("woken with %+v; want %s confirmed at %s", ev, o.ID, confirmed.UpdatedAt)
+			}
+			return
+		case <-timeout:
+			t.Fatal("no wake-up with the decision within 30 s of it")
+		}
+	}
+}
+
+// TestWatcherWakesItsShardsWaitersWhenItStartsListening: a decision made
+// while no session listened (before the first, or between a lost session
+// and the next) sent its notification to nobody, so a session that starts
+// listening wakes every waiter of its shard to read its order. Long polls
+// reread only every orders.WatchedReread otherwise.
+func TestWatcherWakesItsShardsWaitersWhenItStartsListening(t *testing.T) {
+	wo := watchOrder(t, "gail")
+	confirmed := *wo.order
+	confirmed.Status, confirmed.UpdatedAt = orders.StatusConfirmed, time.Now().UTC()
+	if applied, err := wo.store.Finalize(context.Background(), &confirmed); err != nil || !applied {
+		t.Fatalf("finalize: applied=%v err=%v", applied, err)
+	}
+	wo.run()
 	select {
-	case ev := <-decided:
-		if ev.OrderID != o.ID.String() || ev.Status != orders.StatusConfirmed || !ev.UpdatedAt.Equal(confirmed.UpdatedAt) {
-			t.Fatalf("woken with %+v; want %s confirmed at %s", ev, o.ID, confirmed.UpdatedAt)
+	case ev := <-wo.decided:
+		if ev != (orders.StatusEvent{}) {
+			t.Fatalf("woken with %+v; want the bare wake-up that says read the order", ev)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("no wake-up within 30 s of the decision")
+		t.Fatal("the decision made before the watcher listened never woke its waiter")
 	}
 }
 

@@ -21,8 +21,10 @@ const StatusChannel = "orders_status"
 
 // Watcher wakes long polls when their order becomes final: one LISTEN
 // session per shard per API clone instead of every waiting request polling
-// the database. A lost notification only delays a waiter until its next
-// fallback read.
+// the database. Postgres delivers every notification to a session that is
+// listening, so one can be lost only while a shard's session is down; each
+// time a session starts listening, the watcher wakes every waiter of that
+// shard to read its order once, which covers the decisions made meanwhile.
 type Watcher struct {
 	dbs  []*sql.DB
 	log  *slog.Logger
@@ -63,6 +65,34 @@ func (w *Watcher) notify(id orders.ID, ev orders.StatusEvent) {
 		select {
 		case ch <- ev:
 		default:
+			// A bare wake-up (wakeShard's) is still waiting: the decision
+			// says more, and spares the waiter its read.
+			select {
+			case <-ch:
+			default:
+			}
+			select {
+			case ch <- ev:
+			default:
+			}
+		}
+	}
+}
+
+// wakeShard tells every waiter of shard to read its order: the decision
+// may have come while nobody was listening.
+func (w *Watcher) wakeShard(shard int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, chs := range w.subs {
+		if id.Shard != shard {
+			continue
+		}
+		for ch := range chs {
+			select {
+			case ch <- orders.StatusEvent{}:
+			default:
+			}
 		}
 	}
 }
@@ -98,6 +128,7 @@ func (w *Watcher) listen(ctx context.Context, shard int) error {
 		if _, err := pc.Exec(ctx, `LISTEN `+StatusChannel); err != nil {
 			return err
 		}
+		w.wakeShard(shard)
 		for {
 			n, err := pc.WaitForNotification(ctx)
 			if err != nil {
