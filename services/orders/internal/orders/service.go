@@ -62,6 +62,20 @@ type PlacedEvent struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
+// Order is the pending order the event was written for: an order changes
+// nothing but its status after placement, so the event carries all of it.
+func (ev *PlacedEvent) Order(shards int) (*Order, error) {
+	id, err := ParseID(ev.OrderID, shards)
+	if err != nil {
+		return nil, err
+	}
+	if ev.CustomerID == "" || len(ev.Items) == 0 {
+		return nil, fmt.Errorf("orders.placed event of %s without its customer or items", ev.OrderID)
+	}
+	return &Order{ID: id, CustomerID: ev.CustomerID, Status: StatusPending, Items: ev.Items,
+		TotalCents: ev.TotalCents, Currency: ev.Currency, CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt}, nil
+}
+
 // StatusEvent is the orders.status payload: an order reached a final status.
 type StatusEvent struct {
 	OrderID    string    `json:"order_id"`

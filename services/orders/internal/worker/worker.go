@@ -431,6 +431,28 @@ func (h headerCarrier) Keys() []string {
 
 var _ propagation.TextMapCarrier = headerCarrier(nil)
 
+// notPending handles an order Finalize did not change: it is final already
+// (a redelivery, whose reservation is the first delivery's) or it does not
+// exist (a message no placement wrote), whose stock this delivery just
+// reserved and now gives back before dead-lettering it.
+func (w *Worker) notPending(ctx context.Context, o *orders.Order) error {
+	stored, err := w.store.Get(ctx, o.ID)
+	if errors.Is(err, problem.ErrNotFound) {
+		if err := w.catalog.Release(ctx, o.ID.String()); err != nil {
+			return fmt.Errorf("release the stock of an unknown order: %w", err)
+		}
+		return permanentError{err}
+	}
+	if err != nil {
+		return err
+	}
+	if !stored.Final() {
+		return fmt.Errorf("order %s is still pending after its conditional update applied nothing", o.ID)
+	}
+	w.metrics.outcomes.WithLabelValues("duplicate").Inc()
+	return nil
+}
+
 // Process takes one orders.placed message to its effect. It is safe to run
 // any number of times for the same message.
 func (w *Worker) Process(ctx context.Context, m kafka.Message) (err error) {
@@ -455,31 +477,17 @@ func (w *Worker) Process(ctx context.Context, m kafka.Message) (err error) {
 	if err := json.Unmarshal(m.Value, &ev); err != nil {
 		return permanentError{fmt.Errorf("decode orders.placed: %w", err)}
 	}
-	id, err := orders.ParseID(ev.OrderID, w.cfg.Shards)
+	// The order comes from its event, not from a read of its shard: one
+	// query fewer an order on the shard and here (a fifth of this
+	// process's CPU at 300 orders/s). A redelivery is told apart later, by
+	// the conditional Finalize, and needs no read first: the catalog
+	// keeps every reservation's outcome (it never prunes them), so
+	// reserving again returns what the first delivery got.
+	o, err := ev.Order(w.cfg.Shards)
 	if err != nil {
 		return permanentError{err}
 	}
-	span.SetAttributes(orders.ShardAttr.Int(id.Shard), attribute.String("scaleshop.order_id", ev.OrderID))
-	o, err := w.store.Get(ctx, id)
-	if err != nil {
-		if errors.Is(err, problem.ErrNotFound) {
-			return permanentError{err}
-		}
-		return err
-	}
-	if o.Final() {
-		// A redelivery: the decision is made. Re-release a declined
-		// order's reservation in case the first delivery died between
-		// deciding and releasing (release is idempotent).
-		if o.Reason == orders.ReasonPaymentDeclined {
-			if err := w.catalog.Release(ctx, o.ID.String()); err != nil {
-				return err
-			}
-		}
-		w.metrics.outcomes.WithLabelValues("duplicate").Inc()
-		return nil
-	}
-
+	span.SetAttributes(orders.ShardAttr.Int(o.ID.Shard), attribute.String("scaleshop.order_id", ev.OrderID))
 	res, err := w.catalog.Reserve(ctx, o.ID.String(), o.Lines())
 	if errors.Is(err, orders.ErrCatalogRefused) {
 		return permanentError{fmt.Errorf("reserve stock: %w", err)}
@@ -511,8 +519,7 @@ func (w *Worker) Process(ctx context.Context, m kafka.Message) (err error) {
 		return err
 	}
 	if !applied {
-		w.metrics.outcomes.WithLabelValues("duplicate").Inc()
-		return nil
+		return w.notPending(ctx, o)
 	}
 	span.SetAttributes(attribute.String("scaleshop.order_status", string(o.Status)))
 	w.metrics.final(o)

@@ -169,6 +169,63 @@ func TestProcessAfterCrashBetweenReleaseAndRecord(t *testing.T) {
 	}
 }
 
+// readsCounted is a store that counts the worker's reads of orders.
+type readsCounted struct {
+	Store
+	reads int
+}
+
+func (s *readsCounted) Get(ctx context.Context, id orders.ID) (*orders.Order, error) {
+	s.reads++
+	return s.Store.Get(ctx, id)
+}
+
+// TestFirstDeliveryReadsNoOrder: the order comes from its event, so a
+// first delivery costs its shard the decision's one statement and no read;
+// only a redelivery, which the conditional update tells apart, reads it.
+func TestFirstDeliveryReadsNoOrder(t *testing.T) {
+	h := newHarness(t)
+	counted := &readsCounted{Store: h.store}
+	h.w.store = counted
+	o, m := h.place(t, "erin", orders.Line{ProductID: 3, Quantity: 2})
+	if err := h.w.Process(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if counted.reads != 0 {
+		t.Fatalf("the first delivery read the order %d times, want 0", counted.reads)
+	}
+	if got := h.status(t, o.ID); got.Status != orders.StatusConfirmed || got.TotalCents != o.TotalCents || len(got.Items) != 1 {
+		t.Fatalf("order after processing: %+v, want the placed order confirmed", got)
+	}
+	if err := h.w.Process(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if counted.reads != 1 || testutil.ToFloat64(h.metrics.outcomes.WithLabelValues("duplicate")) != 1 {
+		t.Fatalf("the redelivery read the order %d times and counted %v duplicates, want 1 and 1",
+			counted.reads, testutil.ToFloat64(h.metrics.outcomes.WithLabelValues("duplicate")))
+	}
+}
+
+// TestEventOfAnOrderNobodyPlacedGivesItsStockBack: a well-formed event whose
+// order is on no shard reserves stock before the decision finds no order;
+// the worker releases it and dead-letters the message.
+func TestEventOfAnOrderNobodyPlacedGivesItsStockBack(t *testing.T) {
+	h := newHarness(t)
+	forged := orders.PlacedEvent{OrderID: "3-01a21b78-ba4a-7db8-b18a-b89a9681d113", CustomerID: "mallory",
+		Items: []orders.Item{{ProductID: 2, Quantity: 4, PriceCents: 100}}, TotalCents: 400, Currency: "EUR"}
+	value, err := json.Marshal(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.w.Process(context.Background(), kafka.Message{Topic: "orders.placed", Value: value})
+	if _, permanent := err.(permanentError); !permanent {
+		t.Fatalf("Process = %v, want a permanent error (dead letter)", err)
+	}
+	if left := h.catalog.StockOf(2); left != 10 {
+		t.Fatalf("stock %d after an order nobody placed, want 10", left)
+	}
+}
+
 func TestRunRetriesThenDeadLettersAndMovesOn(t *testing.T) {
 	h := newHarness(t)
 	_, good := h.place(t, "dave", orders.Line{ProductID: 1, Quantity: 1})

@@ -111,11 +111,8 @@ func (f *Store) Finalize(_ context.Context, o *orders.Order) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	cur, ok := f.orders[o.ID]
-	if !ok {
-		return false, problem.ErrNotFound
-	}
-	if cur.Final() {
-		return false, nil
+	if !ok || cur.Final() {
+		return false, nil // like the conditional UPDATE: an unknown id changes nothing
 	}
 	c := *o
 	f.orders[o.ID] = &c
