@@ -25,68 +25,50 @@ func (r reservationRow) reservation() (catalog.Reservation, error) {
 }
 
 // Reserve takes the stock of every item or of none, in one transaction on
-// the primary. The reservations row, keyed by order id, is inserted first:
-// a concurrent duplicate blocks on it until this transaction ends and then
-// returns the stored outcome, so nothing is reserved twice. Product rows are
-// locked in id order (req.Validate sorted them), so two orders never
-// deadlock, and CHECK (stock >= 0) backs the "never below zero" rule.
+// the primary: reserve_stock (migration 3), one round trip. The
+// reservations row, keyed by order id, is inserted first: a concurrent
+// duplicate blocks on it until this transaction ends and then returns the
+// stored outcome, so nothing is reserved twice. Product rows are locked in
+// id order, so two orders never deadlock, and CHECK (stock >= 0) backs the
+// "never below zero" rule.
 func (s *Store) Reserve(ctx context.Context, req catalog.ReservationRequest) (catalog.Reservation, []catalog.Product, error) {
-	var (
-		out     catalog.Reservation
-		changed []catalog.Product
-	)
 	items, err := json.Marshal(req.Items)
 	if err != nil {
-		return out, nil, err
+		return catalog.Reservation{}, nil, err
 	}
+	var rows []reserveRow
 	_, err = s.writeToken(ctx, false, func(db *gorm.DB) error {
-		return db.Transaction(func(tx *gorm.DB) error {
-			changed = nil
-			ins := tx.Exec(`INSERT INTO reservations (order_id, status, items) VALUES (?, ?, ?::jsonb)
-				ON CONFLICT (order_id) DO NOTHING`, req.OrderID, catalog.StatusReserved, string(items))
-			if ins.Error != nil {
-				return ins.Error
-			}
-			if ins.RowsAffected == 0 {
-				var err error
-				out, err = storedReservation(tx, req.OrderID)
-				return err
-			}
-			ids := make([]int64, len(req.Items))
-			for i, it := range req.Items {
-				ids[i] = it.ProductID
-			}
-			var stock []struct{ ID, Stock int64 }
-			if err := tx.Raw(`SELECT id, stock FROM products WHERE id IN ? ORDER BY id FOR UPDATE`, ids).
-				Scan(&stock).Error; err != nil {
-				return err
-			}
-			have := make(map[int64]int64, len(stock))
-			for _, r := range stock {
-				have[r.ID] = r.Stock
-			}
-			out = catalog.Reservation{OrderID: req.OrderID, Status: catalog.StatusReserved, Items: req.Items}
-			for _, it := range req.Items {
-				if left, ok := have[it.ProductID]; !ok || left < it.Quantity {
-					out.Status = catalog.StatusOutOfStock
-					return tx.Exec(`UPDATE reservations SET status = ? WHERE order_id = ?`,
-						catalog.StatusOutOfStock, req.OrderID).Error
-				}
-			}
-			for _, it := range req.Items {
-				p, err := adjustStock(tx, it.ProductID, -it.Quantity)
-				if err != nil {
-					return err
-				}
-				changed = append(changed, p...)
-			}
-			return nil
-		})
+		return db.Raw(`SELECT outcome, `+columns+` FROM reserve_stock(?, ?::jsonb)`, req.OrderID, string(items)).Find(&rows).Error
 	})
 	if err != nil {
 		return catalog.Reservation{}, nil, err
 	}
-	return out, changed, nil
+	if len(rows) == 0 {
+		return catalog.Reservation{}, nil, fmt.Errorf("reservation %s: reserve_stock returned no outcome", req.OrderID)
+	}
+	switch rows[0].Outcome {
+	case "duplicate":
+		var stored catalog.Reservation
+		_, err := s.writeToken(ctx, false, func(db *gorm.DB) error {
+			stored, err = storedReservation(db, req.OrderID)
+			return err
+		})
+		return stored, nil, err
+	case catalog.StatusOutOfStock:
+		return catalog.Reservation{OrderID: req.OrderID, Status: catalog.StatusOutOfStock, Items: req.Items}, nil, nil
+	}
+	changed := make([]productRow, len(rows))
+	for i, r := range rows {
+		changed[i] = r.productRow
+	}
+	return catalog.Reservation{OrderID: req.OrderID, Status: catalog.StatusReserved, Items: req.Items}, products(changed), nil
+}
+
+// reserveRow is one row of reserve_stock: its outcome and, when it
+// reserved, a product it changed.
+type reserveRow struct {
+	Outcome    string
+	productRow `gorm:"embedded"`
 }
 
 // Release gives a reserved order's stock back, once: the row lock on the
@@ -99,7 +81,7 @@ func (s *Store) Release(ctx context.Context, orderID string) (catalog.Reservatio
 			changed = nil
 			var rows []reservationRow
 			if err := tx.Raw(`SELECT order_id, status, items FROM reservations WHERE order_id = ? FOR UPDATE`, orderID).
-				Scan(&rows).Error; err != nil {
+				Find(&rows).Error; err != nil {
 				return err
 			}
 			if len(rows) == 0 || rows[0].Status == catalog.StatusReleased {
@@ -134,14 +116,14 @@ func (s *Store) Release(ctx context.Context, orderID string) (catalog.Reservatio
 func adjustStock(tx *gorm.DB, id, delta int64) ([]catalog.Product, error) {
 	var rows []productRow
 	err := tx.Raw(`UPDATE products SET stock = stock + ?, version = version + 1, updated_at = now()
-		WHERE id = ? RETURNING `+columns, delta, id).Scan(&rows).Error
+		WHERE id = ? RETURNING `+columns, delta, id).Find(&rows).Error
 	return products(rows), err
 }
 
 func storedReservation(tx *gorm.DB, orderID string) (catalog.Reservation, error) {
 	var rows []reservationRow
 	if err := tx.Raw(`SELECT order_id, status, items FROM reservations WHERE order_id = ?`, orderID).
-		Scan(&rows).Error; err != nil {
+		Find(&rows).Error; err != nil {
 		return catalog.Reservation{}, err
 	}
 	if len(rows) == 0 {
