@@ -58,6 +58,7 @@ func readSettings(getenv func(string) string) (settings, []string, error) {
 		migrateOnly: env.Bool("ORDERS_MIGRATE_ONLY", false),
 	}
 	s.relay.Batch = env.Int("ORDERS_RELAY_BATCH", s.relay.Batch)
+	s.relay.Linger = env.Duration("ORDERS_RELAY_LINGER", s.relay.Linger)
 	s.relay.IdempotencyTTL = env.Duration("ORDERS_IDEMPOTENCY_TTL", s.relay.IdempotencyTTL)
 	if s.relay.IdempotencyTTL < 24*time.Hour {
 		env.Fail("ORDERS_IDEMPOTENCY_TTL=%s: keys are kept at least 24h", s.relay.IdempotencyTTL)

@@ -42,9 +42,14 @@ type Publisher interface {
 
 // Config tunes the relay.
 type Config struct {
-	Batch          int           // rows per publish
-	LockRetry      time.Duration // how often a follower tries to take the lock
-	IdlePoll       time.Duration // poll even without a NOTIFY (a lost notification costs at most this)
+	Batch     int           // rows per publish
+	LockRetry time.Duration // how often a follower tries to take the lock
+	IdlePoll  time.Duration // poll even without a NOTIFY (a lost notification costs at most this)
+	// Linger is how long a leader woken by a notification waits before it
+	// reads, so the rows committed meanwhile share its batch: its SELECT,
+	// its publish request and its UPDATE. Kafka producers' linger.ms, for
+	// the same reason.
+	Linger         time.Duration
 	BackoffMin     time.Duration // first wait after a failed publish, growing 1.5× (±50 % jitter)
 	BackoffMax     time.Duration
 	KeepPublished  time.Duration // published rows are kept this long (debugging, drills)
@@ -54,7 +59,7 @@ type Config struct {
 // DefaultConfig is the configuration of the native stack.
 func DefaultConfig() Config {
 	return Config{
-		Batch: 500, LockRetry: time.Second, IdlePoll: 500 * time.Millisecond,
+		Batch: 500, LockRetry: time.Second, IdlePoll: 500 * time.Millisecond, Linger: 10 * time.Millisecond,
 		BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second,
 		KeepPublished: time.Hour, IdempotencyTTL: 48 * time.Hour,
 	}
@@ -245,6 +250,12 @@ func (r *Relay) waitForRows(ctx context.Context, pc *pgx.Conn) error {
 	_, err := pc.WaitForNotification(wctx)
 	if err != nil && wctx.Err() != nil {
 		return nil // timeout or shutdown, not a broken session
+	}
+	if err == nil && r.cfg.Linger > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(r.cfg.Linger):
+		}
 	}
 	return err
 }
