@@ -189,6 +189,47 @@ func TestClonesVerdictIsBinding(t *testing.T) {
 // TestRatiosPairRepeatsOfOneBlock: the host slows a whole block down, and
 // the ratio must come from repeats of the same block, not from medians
 // taken in different ones.
+// TestBeyondNMeansMoreThanNTimesARateOneCloneMissed: pairs that held 875
+// and 903/s against a lone clone that held 413/s (2.12× and 2.19×) but
+// missed 434/s are within a precision of 2× what one clone could not do;
+// pairs over that in every block are a measurement bug.
+func TestBeyondNMeansMoreThanNTimesARateOneCloneMissed(t *testing.T) {
+	run := func(held float64, missed ...float64) CapacityRun {
+		r := CapacityRun{RPS: held, Trials: []Trial{{RateRPS: held, Held: true}}}
+		for _, m := range missed {
+			// each miss confirmed by a second try, as bisect does
+			r.Trials = append(r.Trials, Trial{RateRPS: m}, Trial{RateRPS: m, ConfirmsMiss: true})
+		}
+		return r
+	}
+	row := func(runs ...CapacityRun) Row {
+		st := &CapacityStat{Runs: runs}
+		st.finish()
+		return Row{Capacity: st.Median, CapacityStat: st}
+	}
+	lone := row(run(413, 434, 520), run(413, 434))
+	if pairs := row(run(875), run(903)); beyond(lone, pairs, 2) {
+		t.Errorf("pairs at 875 and 903/s called more than 2× a clone that missed 434/s")
+	}
+	if pairs := row(run(875), run(903)); leastRatio(lone, pairs) <= 2 {
+		t.Fatalf("the case is meant to be over 2× the held rate (%.2f×)", leastRatio(lone, pairs))
+	}
+	if pairs := row(run(920), run(930)); !beyond(lone, pairs, 2) {
+		t.Errorf("pairs at 920 and 930/s, over 2.1×434 in both blocks, not called beyond 2×")
+	}
+	if pairs := row(run(920), run(903)); beyond(lone, pairs, 2) {
+		t.Errorf("pairs at 920 and 903/s called beyond 2× though one block is within 2.1×434")
+	}
+	// A rate missed once and then held is no miss: the ceiling is the next.
+	flaky := CapacityRun{RPS: 434, Trials: []Trial{{RateRPS: 434}, {RateRPS: 434, Held: true}, {RateRPS: 455}, {RateRPS: 455, ConfirmsMiss: true}}}
+	if m := flaky.missed(); m != 455 {
+		t.Errorf("missed() = %g, want 455 (434 held at its second try)", m)
+	}
+	if m := run(400).missed(); math.Abs(m-400*(1+bisectPrecision)) > 1e-9 {
+		t.Errorf("missed() of a run that missed nothing = %g, want a precision above 400", m)
+	}
+}
+
 func TestRatiosPairRepeatsOfOneBlock(t *testing.T) {
 	row := func(name string, caps ...float64) Row {
 		st := &CapacityStat{}
