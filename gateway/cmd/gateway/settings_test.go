@@ -52,7 +52,7 @@ func TestSpanNamesStayFew(t *testing.T) {
 		"/internal/stock":     "GET /internal/stock",
 	} {
 		r := httptestRequest(path)
-		if got := spanName("", r); got != want {
+		if got := spanName(r); got != want {
 			t.Errorf("%s: %q, want %q", path, got, want)
 		}
 	}
