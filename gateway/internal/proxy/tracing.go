@@ -46,7 +46,7 @@ func Traced(h http.Handler, tp trace.TracerProvider, prop propagation.TextMapPro
 		span.SetAttributes(
 			semconv.HTTPRequestMethodKey.String(r.Method),
 			semconv.URLPath(r.URL.Path),
-			semconv.ServerAddress(r.Host),
+			semconv.ServerAddress(hostOf(r.Host)),
 			semconv.ClientAddress(hostOf(r.RemoteAddr)),
 			semconv.UserAgentOriginal(r.UserAgent()),
 			semconv.NetworkProtocolVersion(strconv.Itoa(r.ProtoMajor)+"."+strconv.Itoa(r.ProtoMinor)),

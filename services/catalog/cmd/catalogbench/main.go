@@ -95,7 +95,7 @@ type options struct {
 	bound    time.Duration
 	start    float64
 	products int
-	sample   string
+	sample   float64
 	only     []string
 	pprof    bool
 }
@@ -116,7 +116,7 @@ func parse(args []string, getenv func(string) string) (options, error) {
 	fs.DurationVar(&o.bound, "p99", 250*time.Millisecond, "p99 bound a rate must stay within to count as held")
 	fs.Float64Var(&o.start, "start", 200, "first rate a search tries, in requests per second")
 	fs.IntVar(&o.products, "products", 1000, "product ids read (1..n), warmed first")
-	fs.StringVar(&o.sample, "sample", "", "OTEL_TRACES_SAMPLER_ARG of the processes it starts (default: inherited, the production default 1.0)")
+	fs.Float64Var(&o.sample, "sample", 0.01, "trace sampling ratio: catalogbench roots each request's trace and the processes follow, as ordersbench and the capacity experiments do (-1: the processes' own ratio, OTEL_TRACES_SAMPLER_ARG, default 1.0)")
 	only := fs.String("only", "", "comma-separated configurations to run (default all)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve pprof from the cached process on 127.0.0.1:<port+2> (PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
@@ -205,7 +205,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	transport := engine.NewTransport(1024)
+	// A ratio of 1 (the local stack's) makes every read pay for its spans
+	// and their export, the same few dozen µs on a cached read as on an
+	// uncached one, which hides what the cache saves: at 1.0 a cached list
+	// page was 2.39× an uncached one's capacity (docs/benchmarks.md).
+	var transport http.RoundTripper = engine.NewTransport(1024)
+	if o.sample >= 0 {
+		transport = engine.Sampled{Next: transport, Ratio: o.sample}
+	}
 	hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
 
 	dir, err := os.MkdirTemp("", "catalogbench-")
@@ -355,10 +362,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 func sampling(o options, getenv func(string) string) string {
 	switch {
+	case o.sample >= 0:
+		return fmt.Sprintf("%g, rooted by catalogbench (traceparent)", o.sample)
 	case o.uncached == "header":
 		return "as the stack's clones run (OTEL_TRACES_SAMPLER_ARG of the shell that started the stack, default 1.0)"
-	case o.sample != "":
-		return o.sample
 	case getenv("OTEL_TRACES_SAMPLER_ARG") != "":
 		return getenv("OTEL_TRACES_SAMPLER_ARG")
 	}
@@ -650,9 +657,6 @@ func catalogEnv(o options, port int, cacheOn bool) map[string]string {
 		"OTEL_EXPORTER_OTLP_ENDPOINT": e.OTLPEndpoint,
 		"SCALESHOP_MODE":              "dev",
 	}
-	if o.sample != "" {
-		env["OTEL_TRACES_SAMPLER_ARG"] = o.sample
-	}
 	if o.pprof && cacheOn {
 		env["PPROF_ADDR"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port+2))
 	}
@@ -669,9 +673,6 @@ func floorEnvOf(o options, source string) map[string]string {
 		"OTEL_SERVICE_NAME":           "catalog",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": o.stack.Endpoints.OTLPEndpoint,
 		floorEnv:                      source + " " + strconv.Itoa(o.products),
-	}
-	if o.sample != "" {
-		env["OTEL_TRACES_SAMPLER_ARG"] = o.sample
 	}
 	return env
 }
