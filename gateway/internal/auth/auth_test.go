@@ -129,3 +129,68 @@ func TestBearerToken(t *testing.T) {
 		}
 	}
 }
+
+// TestARememberedTokenStillExpires: the verifier remembers a token that
+// passed, but a hit must not outlive the token: past its exp (and the
+// leeway) it is refused as a parse would refuse it.
+func TestARememberedTokenStillExpires(t *testing.T) {
+	v := NewVerifier(key)
+	now := time.Now()
+	v.now = func() time.Time { return now }
+	tok := aliceToken(t, v, time.Minute)
+	for range 2 { // the second is a hit
+		if id, err := v.Verify(tok); err != nil || id.ID != "alice" {
+			t.Fatalf("fresh token: %+v, %v", id, err)
+		}
+	}
+	now = now.Add(time.Minute + leeway + time.Second)
+	if id, err := v.Verify(tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("a remembered token past its exp: %+v, %v; want ErrInvalidToken", id, err)
+	}
+}
+
+// TestRememberingAGoodTokenAdmitsNoNeighbour: once a token is remembered,
+// a tampered copy of it is still parsed, and refused.
+func TestRememberingAGoodTokenAdmitsNoNeighbour(t *testing.T) {
+	v := NewVerifier(key)
+	tok := aliceToken(t, v, time.Hour)
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := v.Verify(tamper(tok)); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("tampered copy of a remembered token: %+v, %v", id, err)
+	}
+}
+
+// BenchmarkVerify is a client's second and later requests (the token
+// remembered) beside its first (parsed and checked): the ratio is what
+// remembering saves a request.
+func BenchmarkVerify(b *testing.B) {
+	v := NewVerifier(key)
+	tok := aliceToken(b, v, time.Hour)
+	b.Run("remembered", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := v.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parsed", func(b *testing.B) {
+		for b.Loop() {
+			v.verified.Purge()
+			if _, err := v.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// aliceToken is a customer's token from v, valid for ttl.
+func aliceToken(tb testing.TB, v *Verifier, ttl time.Duration) string {
+	tb.Helper()
+	tok, err := v.Issue(identity.Caller{ID: "alice", Role: identity.Customer}, ttl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tok
+}
