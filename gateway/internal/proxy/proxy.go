@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -282,11 +281,7 @@ func rateKey(r *http.Request, id *identity.Caller) string {
 	if id != nil {
 		return "user:" + id.ID
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return "ip:" + host
+	return "ip:" + hostOf(r.RemoteAddr)
 }
 
 // bufferBody reads a request body of at most MaxBody into memory, so a
