@@ -54,7 +54,7 @@ func Traced(h http.Handler, tp trace.TracerProvider, prop propagation.TextMapPro
 		sw := &statusWriter{ResponseWriter: w}
 		// Deferred: the ReverseProxy panics with http.ErrAbortHandler when
 		// the client goes away mid-body, and that span must end too.
-		defer func() { endWithStatus(span, sw.status()) }()
+		defer func() { endWithStatus(span, sw.status(), serverFailsFrom) }()
 		h.ServeHTTP(sw, r)
 	})
 }
@@ -113,16 +113,24 @@ type spanBody struct {
 
 func (b *spanBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(func() { endWithStatus(b.span, b.status) })
+	b.once.Do(func() { endWithStatus(b.span, b.status, clientFailsFrom) })
 	return err
 }
 
-// endWithStatus marks a span as an error on a 5xx, as the semantic
-// conventions ask of both ends of an HTTP call (a 4xx is the client's
-// doing, not a failure of the call).
-func endWithStatus(span trace.Span, status int) {
+// The semantic conventions' error statuses differ by end: a server's
+// span fails on a 5xx only (a 4xx is its client's doing), a client's
+// also on a 4xx (its request was refused). The gateway's try is the
+// client of the member, so a member's 404 marks the try and not the
+// gateway's own span, as otelhttp marked them.
+const (
+	serverFailsFrom = 500
+	clientFailsFrom = 400
+)
+
+// endWithStatus records status on span, as an error from failsFrom on.
+func endWithStatus(span trace.Span, status, failsFrom int) {
 	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
-	if status >= 500 {
+	if status >= failsFrom {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
 	span.End()

@@ -48,9 +48,10 @@ const (
 
 // TestAKeptTraceGoesCallerGatewayMember: a sampled caller's trace runs on
 // through the gateway's server span and its try's client span to the
-// member, each the child of the one before, named and with status codes.
+// member, each the child of the one before, named and with status codes:
+// a member's 4xx fails the try's client span only, a 5xx both.
 func TestAKeptTraceGoesCallerGatewayMember(t *testing.T) {
-	for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
+	for _, status := range []int{http.StatusOK, http.StatusNotFound, http.StatusInternalServerError} {
 		url, got := seenTraceparent(t, status)
 		h, rec := tracedGateway(t, url)
 		r := httptest.NewRequest("GET", "/api/products/42", nil)
@@ -91,7 +92,11 @@ func TestAKeptTraceGoesCallerGatewayMember(t *testing.T) {
 			if code != int64(status) {
 				t.Errorf("%s span: http.response.status_code %d, want %d", s.SpanKind(), code, status)
 			}
-			if isErr := s.Status().Code == codes.Error; isErr != (status >= 500) {
+			failsFrom := 500
+			if s.SpanKind() == trace.SpanKindClient {
+				failsFrom = 400
+			}
+			if isErr := s.Status().Code == codes.Error; isErr != (status >= failsFrom) {
 				t.Errorf("%s span for a %d: error status %v", s.SpanKind(), status, isErr)
 			}
 		}
