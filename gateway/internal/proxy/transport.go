@@ -129,8 +129,9 @@ func (t *balancingTransport) try(req *http.Request, m *balancer.Member, attempt 
 	// of its own; a retry sends a deep copy, because the transport may
 	// still be reading the headers of the try before (a Header.Clone per
 	// request was 3 % of the gateway's CPU).
-	out := req.WithContext(ctx)
+	var out *http.Request
 	if attempt == 1 {
+		out = req.WithContext(ctx)
 		u := *req.URL
 		out.URL = &u
 	} else {
